@@ -1,0 +1,239 @@
+"""The configuration file (DESIGN.md), validated with pydantic at start-up.
+
+A file that cannot be used raises ConfigError with one message naming the file and every place
+that is wrong (`sources.iof.secrets[0]: environment variable IOF_WEBHOOK_SECRET is not set`).
+Each provider brings its own source model (gateway.providers); this module holds what they share.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+)
+
+from gateway import secrets
+from gateway.errors import ConfigError
+from gateway.secrets import Secret
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _secret(value: Any, handler: Any, info: ValidationInfo) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a secret is a string: env:NAME, file:/path or the value itself")
+    secret, literal = secrets.resolve(value)
+    if literal and info.context is not None:
+        info.context.setdefault("literal_secrets", []).append(info.field_name)
+    return secret
+
+
+SecretValue = Annotated[
+    Secret,
+    WrapValidator(_secret),
+    PlainSerializer(lambda s: secrets.describe(s.ref), return_type=str),
+]
+# One secret or several (rotation: any may match; the first is the one samples are signed with).
+SecretList = Annotated[
+    list[SecretValue],
+    BeforeValidator(lambda v: v if isinstance(v, list) else [v]),
+    Field(min_length=1),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Listen(Model):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class KafkaSettings(BaseModel):
+    """Known options, plus kafka-python producer options passed through (security_protocol, sasl_*...)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
+    topic_prefix: str = Field("webhooks", pattern=r"^[A-Za-z0-9._-]+$")
+    ack_timeout_ms: int = Field(2000, ge=1, le=120_000)
+
+    @property
+    def producer_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Storage(Model):
+    path: Path = Path("./var")
+
+
+class Admin(Model):
+    token: SecretValue | None = None
+
+
+class NoneAuth(Model):
+    type: Literal["none"]
+
+
+class ApiKeyAuth(Model):
+    type: Literal["api_key"]
+    header: str = "X-API-Key"
+    scheme: str | None = None  # e.g. "ApiKey" for `Authorization: ApiKey <key>`
+    key: SecretList
+
+
+class BasicAuth(Model):
+    type: Literal["basic"]
+    username: str
+    password: SecretList
+
+
+Auth = Annotated[NoneAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
+
+
+class SourceConfig(Model):
+    """What every source accepts; providers subclass it with their own options."""
+
+    provider: str
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, le=64 * 1_048_576)
+    tolerance_secs: int = Field(300, ge=1)
+    topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
+    events: list[str] | None = None  # glob allowlist over the event type (after `{provider}.`)
+    tenant: str | None = None
+
+
+class SignedSourceConfig(SourceConfig):
+    """A provider that signs with a shared secret; several secrets allow rotation."""
+
+    secrets: SecretList
+
+
+class _Root(Model):
+    listen: Listen = Listen()
+    kafka: KafkaSettings = KafkaSettings()
+    storage: Storage = Storage()
+    admin: Admin = Admin()
+    sources: dict[str, dict[str, Any]] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: Listen
+    kafka: KafkaSettings
+    storage: Storage
+    admin: Admin
+    sources: dict[str, SourceConfig]
+    path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read the configuration file: {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path | None = None) -> Config:
+    from gateway.providers import REGISTRY  # providers build on this module's models
+
+    where = str(path) if path else "configuration"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the file must be a YAML mapping with at least `sources:`")
+    context: dict[str, Any] = {}
+    problems: list[str] = []
+    root = None
+    try:
+        root = _Root.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems += _describe(exc, ())
+    sources: dict[str, SourceConfig] = {}
+    raw_sources = data.get("sources")
+    for name, raw in (raw_sources.items() if isinstance(raw_sources, dict) else ()):
+        source, errors = _source(str(name), raw, REGISTRY, context)
+        problems += errors
+        if source is not None:
+            sources[str(name)] = source
+    if root is not None:
+        problems += _kafka_options(root.kafka)
+    if problems or root is None:
+        raise ConfigError(f"{where}: invalid configuration\n" + "\n".join(f"  {p}" for p in problems))
+    warnings = [f"sources.{n}: auth type none: anyone can post events" for n, s in sources.items()
+                if isinstance(getattr(s, "auth", None), NoneAuth)]
+    if context.get("literal_secrets"):
+        warnings.append("a secret is written literally in the file; prefer env: or file: references")
+    return Config(root.listen, root.kafka, root.storage, root.admin, sources, path, warnings)
+
+
+def _source(name: str, raw: Any, registry: dict[str, Any], context: dict[str, Any]
+            ) -> tuple[SourceConfig | None, list[str]]:
+    loc = ("sources", name)
+    if not SOURCE_NAME.match(name):
+        return None, [f"sources.{name}: a source name is lower-case letters, digits, - and _ (it is a URL path)"]
+    if not isinstance(raw, dict):
+        return None, [f"sources.{name}: expected a mapping with `provider:`"]
+    provider = raw.get("provider")
+    if provider not in registry:
+        known = ", ".join(sorted(registry))
+        what = f"unknown provider {provider!r}" if provider else "`provider:` is missing"
+        return None, [f"sources.{name}.provider: {what} (known: {known})"]
+    try:
+        return registry[provider].config.model_validate(raw, context=context), []
+    except ValidationError as exc:
+        return None, _describe(exc, loc)
+
+
+def _kafka_options(kafka: KafkaSettings) -> list[str]:
+    from gateway.publish.kafka import PRODUCER_OPTIONS
+
+    return [f"kafka.{key}: not a kafka producer option" for key in kafka.producer_options
+            if key not in PRODUCER_OPTIONS]
+
+
+def _describe(exc: ValidationError, prefix: tuple[str, ...]) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        place = _place(prefix + tuple(str(p) for p in error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{place}: {message}")
+    return lines
+
+
+def _place(loc: tuple[str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if part.isdigit():
+            text += f"[{part}]"
+        elif part not in ("none", "api_key", "basic") or not text.endswith("auth"):
+            text += f".{part}" if text else part
+    return text

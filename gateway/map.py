@@ -1,0 +1,91 @@
+"""Map a verified delivery to the CloudEvents envelope, or to a dead letter when it cannot be.
+
+A payload is unmappable when it is not UTF-8, not JSON, not an object, too deep, or lacks the event
+type where the provider has no default. An odd optional field is never a reason: it is left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+
+import msgspec
+
+from gateway.envelope import SPECVERSION, DeadLetter, Envelope
+from gateway.errors import Unmappable
+from gateway.headers import Headers
+from gateway.sources import Source
+
+_decode = msgspec.json.Decoder().decode
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def event_time(value: object, received: datetime) -> str:
+    """The provider's event time as RFC 3339 UTC; the received time when absent or unreadable."""
+    moment = None
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value  # unix seconds or milliseconds
+        try:
+            moment = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            moment = None
+    if moment is None:
+        return iso(received)
+    text = moment.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def map_delivery(source: Source, headers: Headers, body: bytes, scheme: str,
+                 received: datetime) -> Envelope | DeadLetter:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return dead_letter(source, body, Unmappable.NOT_UTF8, received)
+    try:
+        payload = _decode(body)
+    except RecursionError:
+        return dead_letter(source, body, Unmappable.TOO_DEEP, received)
+    except (msgspec.DecodeError, ValueError):
+        return dead_letter(source, body, Unmappable.NOT_JSON, received)
+    if not isinstance(payload, dict):
+        return dead_letter(source, body, Unmappable.NOT_OBJECT, received)
+    fields = source.extract(payload, headers)
+    if not fields.type:
+        return dead_letter(source, body, Unmappable.MISSING_TYPE, received)
+    return Envelope(
+        specversion=SPECVERSION,
+        id=fields.id or hashlib.sha256(body).hexdigest(),
+        source=source.path,
+        type=f"{source.provider}.{fields.type}",
+        subject=fields.subject,
+        time=event_time(fields.time, received),
+        datacontenttype="application/json",
+        data=msgspec.Raw(body),
+        provider=source.provider,
+        tenantid=fields.tenant or source.config.tenant,
+        receivedat=iso(received),
+        authscheme=scheme,
+    )
+
+
+def dead_letter(source: Source, body: bytes, reason: Unmappable, received: datetime) -> DeadLetter:
+    return DeadLetter(
+        id=hashlib.sha256(body).hexdigest(),
+        at=iso(received),
+        source=source.name,
+        provider=source.provider,
+        reason=reason.value,
+        body_base64=base64.b64encode(body).decode(),
+    )

@@ -1,0 +1,119 @@
+"""The path of one webhook, independent of HTTP:
+
+    source lookup -> verify -> map -> filter -> dedupe -> publish -> answer
+
+`handle()` never raises for anything a sender can do: every outcome is an Answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gateway import envelope as wire
+from gateway.audit import Auditor, RequestInfo
+from gateway.config import Config
+from gateway.dedupe import DedupeStore, Key, MemoryWindow
+from gateway.envelope import DeadLetter, Envelope
+from gateway.errors import Outcome, Reason
+from gateway.map import map_delivery
+from gateway.publish import Publisher, Record, Unavailable
+from gateway.sources import Source, build_sources
+
+RETRY_AFTER_SECS = 10
+
+_STATUS = {Reason.UNKNOWN_SOURCE: 404, Reason.BODY_TOO_LARGE: 413, Reason.RATE_LIMITED: 429}
+_ERROR = {404: "not found", 413: "payload too large", 429: "too many requests",
+          401: "unauthorized", 503: "unavailable, retry later"}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, str]
+    outcome: Outcome
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: Reason | None = None
+
+
+def rejected(reason: Reason) -> Answer:
+    """One generic body per status: a sender learns nothing about why a check failed."""
+    status = _STATUS.get(reason, 401)
+    headers = {"Retry-After": "1"} if status == 429 else {}
+    return Answer(status, {"error": _ERROR[status]}, Outcome.REJECTED, headers, reason)
+
+
+def unavailable() -> Answer:
+    return Answer(503, {"error": _ERROR[503]}, Outcome.UNAVAILABLE,
+                  {"Retry-After": str(RETRY_AFTER_SECS)})
+
+
+class Pipeline:
+    def __init__(self, config: Config, publisher: Publisher, auditor: Auditor,
+                 dedupe: DedupeStore | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.sources: dict[str, Source] = build_sources(config)
+        self.publisher = publisher
+        self.auditor = auditor
+        self.dedupe: DedupeStore = dedupe if dedupe is not None else MemoryWindow()
+        self.clock = clock
+        self._ack_timeout = config.kafka.ack_timeout_ms / 1000
+        self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
+        self._inflight: dict[Key, asyncio.Future[None]] = {}
+
+    def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
+               body_size: int | None = None) -> Answer:
+        source = self.sources.get(name)
+        self.auditor.record(request, reason, name, source.provider if source else None, body,
+                            len(body) if body_size is None else body_size)
+        return rejected(reason)
+
+    async def handle(self, name: str, request: RequestInfo, body: bytes) -> Answer:
+        source = self.sources.get(name)
+        if source is None:
+            return self.reject(request, Reason.UNKNOWN_SOURCE, name, body)
+        now = self.clock()
+        verdict = source.verify(request.headers, body, now)
+        if not verdict.ok:
+            assert verdict.reason is not None
+            return self.reject(request, verdict.reason, name, body)
+        received = datetime.fromtimestamp(now, UTC)
+        mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
+        if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
+            return Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
+        return await self._once((source.name, mapped.id), lambda: self._publish(source, mapped))
+
+    async def _once(self, key: Key, publish: Callable[[], Awaitable[Answer]]) -> Answer:
+        """Publish a (source, id) at most once: a retry racing its original waits for it."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            await asyncio.wait([pending])
+        if self.dedupe.seen(key):
+            return Answer(200, {"id": key[1], "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = done
+        try:
+            answer = await publish()
+            if answer.status < 300:
+                self.dedupe.mark(key)  # only once the event is safe, never before
+            return answer
+        finally:
+            del self._inflight[key]
+            done.set_result(None)
+
+    async def _publish(self, source: Source, mapped: Envelope | DeadLetter) -> Answer:
+        if isinstance(mapped, Envelope):
+            record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
+                            wire.record_headers(mapped))
+            outcome, status = Outcome.PUBLISHED, 200
+        else:
+            record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped))
+            outcome, status = Outcome.DEADLETTERED, 202
+        try:
+            await self.publisher.publish(record, self._ack_timeout)
+        except Unavailable:
+            return unavailable()
+        return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)

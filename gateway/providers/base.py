@@ -1,0 +1,76 @@
+"""What a provider module declares. Copy `tlas.py` (the smallest) to add one; register it in
+`gateway/providers/__init__.py` and add fixtures under `tests/fixtures/{name}/`."""
+
+from __future__ import annotations
+
+import secrets as _random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import SourceConfig
+from gateway.headers import Headers
+from gateway.verify import Verifier
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """What the mapper found in a payload; None where the provider's payload does not say."""
+
+    type: str | None
+    id: str | None = None
+    subject: str | None = None
+    time: object = None  # raw value (ISO string or unix number), normalised by gateway.map
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    config: type[SourceConfig]
+    # source config -> the verifier with its secrets bound
+    verifier: Callable[[Any], Verifier]
+    # decoded JSON object + headers -> Fields (pure; never raises on odd optional fields)
+    extract: Callable[[Payload, Headers], Fields]
+    # (source config, body, now) -> the headers a real sender would add (samples, tests, bench)
+    sign: Callable[[Any, bytes, float], dict[str, str]]
+    # event type -> realistic body built from the seed documents, fresh ids on every call
+    samples: dict[str, Callable[[float], bytes]]
+    # the documented payload type, for schemas/ and typed consumers
+    payload: Any = None
+    # header names whose values are credentials (fingerprinted in audit records)
+    credential_headers: Callable[[Any], tuple[str, ...]] = lambda cfg: ()
+
+
+def text(obj: object, *path: str) -> str | None:
+    """The string at `path` in nested objects; numbers become strings; anything else is None."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    if isinstance(obj, str):
+        return obj or None
+    if isinstance(obj, int | float) and not isinstance(obj, bool):
+        return str(obj)
+    return None
+
+
+def first_text(obj: Payload, *keys: str) -> str | None:
+    for key in keys:
+        found = text(obj, key)
+        if found is not None:
+            return found
+    return None
+
+
+def first_value(obj: Payload, *keys: str) -> object:
+    for key in keys:
+        if obj.get(key) is not None:
+            return obj[key]
+    return None
+
+
+def new_id(prefix: str) -> str:
+    return prefix + _random.token_hex(8)

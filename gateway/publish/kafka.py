@@ -1,0 +1,240 @@
+"""The Kafka publisher: the only module that imports kafka-python.
+
+kafka-python's traps, and what this module does about each:
+- the KafkaProducer constructor bootstraps (blocks up to 30 s, then raises) when no broker is up:
+  it is built on a background thread, retried with capped backoff; meanwhile publish() raises
+  Unavailable at once, so start-up never waits for Kafka;
+- send() blocks up to `max_block_ms` on missing metadata or a full buffer: it runs on one sender
+  thread (never on the event loop), with `max_block_ms` bounded by the ack timeout, and a request
+  that has already given up is not sent late;
+- the ack arrives on the producer's I/O thread: its future is bridged into asyncio with
+  call_soon_threadsafe, so the handler awaits it without a thread per request;
+- after a broker loses its producer-id state the idempotent producer fails for good: a fatal error
+  closes it and a new one is built, while publish() answers Unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as kafka_errors
+
+from gateway.publish import Ack, Record, Unavailable
+
+log = logging.getLogger("gateway.kafka")
+
+PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
+_FATAL = (
+    kafka_errors.UnknownProducerIdError,
+    kafka_errors.OutOfOrderSequenceNumberError,
+    kafka_errors.InvalidProducerEpochError,
+    kafka_errors.ProducerFencedError,
+    kafka_errors.IllegalStateError,
+)
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap_servers: list[str], options: dict[str, Any] | None = None,
+                 max_record_bytes: int = 1_048_576, ack_timeout_secs: float = 2.0) -> None:
+        block_ms = int(max(ack_timeout_secs, 0.5) * 1000)
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,  # a few ms of linger batches better and stops the I/O thread busy-polling
+            "max_block_ms": block_ms,
+            "bootstrap_timeout_ms": 5000,
+            "max_request_size": max_record_bytes,
+            "request_timeout_ms": 10_000,
+            "delivery_timeout_ms": 30_000,
+            "reconnect_backoff_max_ms": 2000,
+        }
+        self._config.update(options or {})
+        self._producer: KafkaProducer | None = None
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-send")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._building = False
+        self._connected = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._rebuild()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and self._producer is not None
+
+    async def close(self, timeout: float) -> None:
+        self._closed.set()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await asyncio.to_thread(_close, producer, timeout)
+        self._sender.shutdown(wait=False, cancel_futures=True)
+
+    def _rebuild(self, broken: KafkaProducer | None = None) -> None:
+        """Build a producer on a background thread, replacing `broken` if it is still current."""
+        with self._lock:
+            if self._building or self._closed.is_set():
+                return
+            if broken is not None and self._producer is not broken:
+                return  # someone already replaced it
+            self._building = True
+            self._producer = None
+        threading.Thread(target=self._build, args=(broken,), name="kafka-connect", daemon=True).start()
+
+    def _build(self, broken: KafkaProducer | None) -> None:
+        if broken is not None:
+            _close(broken, 1.0)
+        delay = 0.2
+        while not self._closed.is_set():
+            try:
+                producer = KafkaProducer(**self._config)
+            except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, TLS...: retry
+                self._connected = False
+                log.warning("connecting to kafka %s: %s", self._config["bootstrap_servers"],
+                            type(exc).__name__)
+                self._closed.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            with self._lock:
+                self._building = False
+                if self._closed.is_set():
+                    break
+                self._producer = producer
+                self._connected = True
+            log.info("connected to kafka %s", self._config["bootstrap_servers"])
+            return
+        with self._lock:
+            self._building = False
+
+    # -- publishing --------------------------------------------------------------------------
+
+    async def publish(self, record: Record, timeout: float) -> Ack:
+        producer = self._producer
+        if producer is None or self._loop is None:
+            raise Unavailable("no kafka producer (broker unreachable)")
+        done: asyncio.Future[Ack] = self._loop.create_future()
+        self._sender.submit(self._send, producer, record, done)
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            self._connected = False
+            raise Unavailable(f"publishing to topic {record.topic}: no ack within {timeout:.1f}s") from None
+
+    def _send(self, producer: KafkaProducer, record: Record, done: asyncio.Future[Ack]) -> None:
+        if done.done():  # the handler already gave up: do not publish behind its back
+            return
+        try:
+            future = producer.send(record.topic, value=record.value, key=record.key,
+                                   headers=record.headers)
+        except Exception as exc:  # noqa: BLE001 - every send failure means "not in Kafka"
+            self._failed(producer, done, exc)
+            return
+        future.add_callback(self._acked, done)
+        future.add_errback(lambda exc: self._failed(producer, done, exc))
+
+    def _acked(self, done: asyncio.Future[Ack], metadata: Any) -> None:
+        self._connected = True
+        ack = Ack(metadata.topic, metadata.partition, metadata.offset)
+        self._resolve(done, lambda: done.set_result(ack))
+
+    def _failed(self, producer: KafkaProducer, done: asyncio.Future[Ack], exc: BaseException) -> None:
+        if isinstance(exc, _FATAL) or _has_fatal_state(producer):
+            log.warning("kafka producer entered a fatal state (%s); recreating it", type(exc).__name__)
+            self._rebuild(broken=producer)
+        elif isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError):
+            self._connected = False
+        error = Unavailable(f"publishing: {type(exc).__name__}")
+        self._resolve(done, lambda: done.set_exception(error))
+
+    def _resolve(self, done: asyncio.Future[Ack], settle: Callable[[], None]) -> None:
+        def apply() -> None:
+            if not done.done():
+                settle()
+
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(apply)
+
+
+def _has_fatal_state(producer: KafkaProducer) -> bool:
+    manager = getattr(producer, "_transaction_manager", None)
+    return bool(manager is not None and manager.has_fatal_error())
+
+
+def _close(producer: KafkaProducer, timeout: float) -> None:
+    try:
+        producer.flush(timeout=timeout)
+    except Exception:  # noqa: BLE001 - what is not flushed stays unacknowledged: never a lie
+        pass
+    try:
+        producer.close(timeout=timeout)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+# -- reading (the `tail` command, tests) -------------------------------------------------------
+
+CONSUMER_OPTIONS = frozenset(KafkaConsumer.DEFAULT_CONFIG)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def follow(bootstrap_servers: list[str], topics: list[str], from_beginning: bool = False,
+           options: dict[str, Any] | None = None, idle_secs: float | None = None) -> Iterator[Consumed]:
+    """Yield records of `topics` as they arrive (assign + seek: no consumer group to join).
+
+    Topics that do not exist yet are picked up when they appear. With `idle_secs`, stop once no
+    record has arrived for that long (how tests count records: Tansu's end offsets can lag).
+    """
+    extra = {k: v for k, v in (options or {}).items() if k in CONSUMER_OPTIONS}
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                             group_id=None, **extra)
+    assigned: set[TopicPartition] = set()
+    try:
+        quiet_since = time.monotonic()
+        while True:
+            fresh = _new_partitions(consumer, topics, assigned)
+            if fresh:
+                assigned |= fresh
+                consumer.assign(sorted(assigned))
+                (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*fresh)
+            from_beginning = True  # partitions that appear later are read from their start
+            batch = consumer.poll(timeout_ms=200)
+            for partition_records in batch.values():
+                for r in partition_records:
+                    yield Consumed(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers))
+            if batch:
+                quiet_since = time.monotonic()
+            elif idle_secs is not None and time.monotonic() - quiet_since > idle_secs:
+                return
+    finally:
+        consumer.close()
+
+
+def _new_partitions(consumer: KafkaConsumer, topics: list[str], known: set[TopicPartition]
+                    ) -> set[TopicPartition]:
+    found = set()
+    for topic in topics:
+        for partition in consumer.partitions_for_topic(topic) or ():
+            found.add(TopicPartition(topic, partition))
+    return found - known

@@ -1,0 +1,60 @@
+"""A configured source, built once from its config: the verifier with secrets bound, the mapper,
+the topic and the event filter. This is what the pipeline works with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from gateway.config import Config, SourceConfig
+from gateway.providers import REGISTRY
+from gateway.providers.base import Fields, Payload
+from gateway.headers import Headers
+from gateway.verify import Verifier
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    provider: str
+    config: SourceConfig
+    verify: Verifier
+    extract: Callable[[Payload, Headers], Fields]
+    topic: str
+    credential_headers: frozenset[str]
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.name}"
+
+    def accepts(self, event_type: str) -> bool:
+        """The `events:` allowlist; no list means every event."""
+        globs = self.config.events
+        return globs is None or any(fnmatchcase(event_type, glob) for glob in globs)
+
+
+def build_sources(config: Config) -> dict[str, Source]:
+    prefix = config.kafka.topic_prefix
+    built = {}
+    for name, cfg in config.sources.items():
+        provider = REGISTRY[cfg.provider]
+        built[name] = Source(
+            name=name,
+            provider=provider.name,
+            config=cfg,
+            verify=provider.verifier(cfg),
+            extract=provider.extract,
+            topic=cfg.topic or f"{prefix}.{provider.name}",
+            credential_headers=frozenset(h.lower() for h in provider.credential_headers(cfg)),
+        )
+    return built
+
+
+def topics(config: Config) -> dict[str, str]:
+    """Every topic the configuration implies -> what it carries."""
+    prefix = config.kafka.topic_prefix
+    found = {s.topic: "accepted events" for s in build_sources(config).values()}
+    found[f"{prefix}.deadletter"] = "unmappable authenticated payloads"
+    found[f"{prefix}.rejected"] = "audit records of rejected requests"
+    return found
