@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -18,11 +20,13 @@ from starlette.routing import Route
 
 from gateway.audit import Auditor, RequestInfo, install_salt
 from gateway.config import Config
+from gateway.drain import Drainer
 from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
 from gateway.sources import build_sources
+from gateway.store import Store
 
 log = logging.getLogger("gateway.http")
 _encode = msgspec.json.Encoder().encode
@@ -61,11 +65,16 @@ def create_app(config: Config, publisher: Publisher | None = None,
         publisher = KafkaPublisher(config.kafka.bootstrap_servers, config.kafka.producer_options,
                                    max_record_bytes=max_record_bytes(config),
                                    ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
+    storage = config.storage
+    store = Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
+                  max_entries=storage.dedupe_max_entries, clock=clock)
+    drainer = Drainer(store, publisher, storage.path / "drain.lock", config.kafka.ack_timeout_ms / 1000)
     credential_headers = frozenset().union(*(s.credential_headers for s in build_sources(config).values()))
     auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
-                      install_salt(config.storage.path), credential_headers)
-    pipeline = Pipeline(config, publisher, auditor, clock=clock)
+                      install_salt(storage.path), credential_headers)
+    pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake)
     default_limit = max(s.config.max_body_bytes for s in pipeline.sources.values())
+    stopping = threading.Event()
 
     async def webhook(request: Request) -> Response:
         name = request.path_params["source"]
@@ -85,18 +94,34 @@ def create_app(config: Config, publisher: Publisher | None = None,
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
 
     async def readyz(request: Request) -> Response:
+        """Ready when not shutting down and an event can be made safe: Kafka or the spool."""
         kafka = publisher.connected
-        body = {"ready": kafka, "kafka": "reachable" if kafka else "unreachable"}
-        return Response(_encode(body), 200 if kafka else 503, media_type="application/json")
+        depth, oldest = store.depth()
+        spool_ok = store.healthy
+        ready = not stopping.is_set() and (kafka or spool_ok)
+        body = {
+            "ready": ready,
+            "shutting_down": stopping.is_set(),
+            "kafka": "reachable" if kafka else "unreachable",
+            "spool": {"writable": spool_ok, "depth": depth,
+                      "oldest_age_secs": round(clock() - oldest, 3) if oldest else None},
+        }
+        return Response(_encode(body), 200 if ready else 503, media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for warning in config.warnings:
             log.warning("config: %s", warning)
+        store.open()
+        _chain_stop_signals(stopping)
         await publisher.start()
+        drainer.start()
         yield
+        stopping.set()
+        await drainer.stop()
         await auditor.drain()
-        await publisher.close(SHUTDOWN_FLUSH_SECS)
+        await publisher.close(SHUTDOWN_FLUSH_SECS)  # unsent events stay in the spool
+        store.close()
 
     app = Starlette(
         routes=[
@@ -107,7 +132,26 @@ def create_app(config: Config, publisher: Publisher | None = None,
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
+    app.state.store = store
+    app.state.drainer = drainer
     return app
+
+
+def _chain_stop_signals(stopping: threading.Event) -> None:
+    """Mark the app as stopping (/readyz 503) the moment SIGTERM/SIGINT arrives, before the server
+    finishes in-flight requests, then let the server's own handler run."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # test clients run the app in a thread; only the main thread has signals
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: object, previous: Callable[..., object] = previous) -> None:
+            stopping.set()
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def max_record_bytes(config: Config) -> int:

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PlainSerializer,
     ValidationError,
     ValidationInfo,
@@ -80,11 +81,39 @@ class KafkaSettings(BaseModel):
 
 
 class Storage(Model):
-    path: Path = Path("./var")
+    path: Path = Path("./var")  # spool, dedupe window (gateway.db), audit log
+    # Longer than any seed provider's retry schedule (TLAS retries for 24 h, IOF for 2 h).
+    dedupe_window_secs: int = Field(72 * 3600, ge=60)
+    dedupe_max_entries: int = Field(5_000_000, ge=1000)
 
 
 class Admin(Model):
     token: SecretValue | None = None
+    enabled: bool = True  # the admin API is off without a token, or with `enabled: false`
+
+
+class Bucket(Model):
+    """A token bucket: `rate_per_sec` sustained, up to `burst` at once."""
+
+    rate_per_sec: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RateLimit(Model):
+    """Generous defaults: a provider redelivering a backlog after an outage bursts legitimately,
+    and a 429 only delays it (the provider retries). `null` turns a bucket off."""
+
+    per_source: Bucket | None = Bucket(rate_per_sec=500, burst=1000)
+    per_client: Bucket | None = Bucket(rate_per_sec=100, burst=200)
+
+
+class Limits(Model):
+    """Abuse limits for every source (a source may override `rate_limit`); see SECURITY.md."""
+
+    rate_limit: RateLimit = RateLimit()
+    read_timeout_secs: float = Field(10.0, gt=0, le=600)  # headers + body must arrive within it
+    max_connections: int = Field(1000, ge=1)  # uvicorn's limit_concurrency: beyond it, 503
+    max_clients_tracked: int = Field(100_000, ge=100)  # per-client buckets kept (LRU)
 
 
 class NoneAuth(Model):
@@ -116,6 +145,9 @@ class SourceConfig(Model):
     topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
     events: list[str] | None = None  # glob allowlist over the event type (after `{provider}.`)
     tenant: str | None = None
+    max_age_secs: int | None = Field(None, ge=1)  # replay protection over the signed event time
+    rate_limit: RateLimit | None = None  # default: the top-level `limits.rate_limit`
+    allow_cidrs: list[IPvAnyNetwork] | None = None  # client addresses allowed; default: any
 
 
 class SignedSourceConfig(SourceConfig):
@@ -129,6 +161,8 @@ class _Root(Model):
     kafka: KafkaSettings = KafkaSettings()
     storage: Storage = Storage()
     admin: Admin = Admin()
+    limits: Limits = Limits()
+    trusted_proxies: list[IPvAnyNetwork] = []  # peers whose X-Forwarded-For is believed
     sources: dict[str, dict[str, Any]] = Field(min_length=1)
 
 
@@ -141,6 +175,8 @@ class Config:
     sources: dict[str, SourceConfig]
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    limits: Limits = Limits()
+    trusted_proxies: list[IPvAnyNetwork] = field(default_factory=list)
 
 
 def load_config(path: str | Path) -> Config:
@@ -188,7 +224,8 @@ def parse_config(data: Any, path: Path | None = None) -> Config:
                 if isinstance(getattr(s, "auth", None), NoneAuth)]
     if context.get("literal_secrets"):
         warnings.append("a secret is written literally in the file; prefer env: or file: references")
-    return Config(root.listen, root.kafka, root.storage, root.admin, sources, path, warnings)
+    return Config(root.listen, root.kafka, root.storage, root.admin, sources, path, warnings,
+                  limits=root.limits, trusted_proxies=list(root.trusted_proxies))
 
 
 def _source(name: str, raw: Any, registry: dict[str, Any], context: dict[str, Any]

@@ -1,50 +1,23 @@
-"""Which (source, envelope id) pairs were already accepted: a provider's retry must not publish twice.
+"""Deduplication: which (source, envelope id) pairs were already accepted, within a window.
 
-This store is the process-local window the spine needs: bounded in size and age, so a flood of
-distinct ids cannot grow memory without limit. An id is marked only once its event is safe.
+A provider's retry of an accepted delivery must answer `200 duplicate` and publish nothing. The
+key is (source name, envelope id), so two tenants' identical bodies never collide. An id is marked
+only once its event is safe (acknowledged by Kafka, or in the same transaction as its spool write).
+
+gateway.store.Store implements this on the host's SQLite file (shared by its workers, survives
+restarts). A backend shared by several hosts (Redis SET NX with a TTL, a database table with a
+unique key) would implement the same two methods; across hosts today, the deterministic envelope id
+and record key let consumers dedupe (docs/durability.md).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Protocol
 
-Key = tuple[str, str]  # (source name, envelope id): two tenants' identical bodies never collide
+Key = tuple[str, str]  # (source name, envelope id)
 
 
 class DedupeStore(Protocol):
-    def seen(self, key: Key) -> bool: ...
+    async def seen(self, key: Key) -> bool: ...
 
-    def mark(self, key: Key) -> None: ...
-
-
-class MemoryWindow:
-    def __init__(self, window_secs: float = 72 * 3600, max_entries: int = 1_000_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._window = window_secs
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[Key, float] = OrderedDict()  # oldest first
-
-    def seen(self, key: Key) -> bool:
-        marked = self._entries.get(key)
-        return marked is not None and self._clock() - marked < self._window
-
-    def mark(self, key: Key) -> None:
-        now = self._clock()
-        self._entries[key] = now
-        self._entries.move_to_end(key)
-        self._expire(now)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _expire(self, now: float) -> None:
-        entries = self._entries
-        while entries:
-            oldest_key, marked = next(iter(entries.items()))
-            if len(entries) <= self._max and now - marked < self._window:
-                return
-            del entries[oldest_key]
+    async def mark(self, key: Key) -> None: ...

@@ -1,6 +1,10 @@
 """The path of one webhook, independent of HTTP:
 
-    source lookup -> verify -> map -> filter -> dedupe -> publish -> answer
+    source lookup -> verify -> map -> filter -> dedupe -> publish or spool -> answer
+
+A 2xx is given only once the event is safe: acknowledged by Kafka, or fsynced to the spool.
+While Kafka is known to be unreachable, or while the spool still holds events, new events go
+straight to the spool (no waiting), so one entity's events keep their order.
 
 `handle()` never raises for anything a sender can do: every outcome is an Answer.
 """
@@ -16,12 +20,13 @@ from datetime import UTC, datetime
 from gateway import envelope as wire
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
-from gateway.dedupe import DedupeStore, Key, MemoryWindow
+from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
 from gateway.publish import Publisher, Record, Unavailable
 from gateway.sources import Source, build_sources
+from gateway.store import Store, StoreError
 
 RETRY_AFTER_SECS = 10
 
@@ -52,14 +57,16 @@ def unavailable() -> Answer:
 
 
 class Pipeline:
-    def __init__(self, config: Config, publisher: Publisher, auditor: Auditor,
-                 dedupe: DedupeStore | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, publisher: Publisher, auditor: Auditor, store: Store,
+                 clock: Callable[[], float] = time.time, on_spooled: Callable[[], None] = lambda: None
+                 ) -> None:
         self.config = config
         self.sources: dict[str, Source] = build_sources(config)
         self.publisher = publisher
         self.auditor = auditor
-        self.dedupe: DedupeStore = dedupe if dedupe is not None else MemoryWindow()
+        self.store = store  # the spool and the dedupe window
         self.clock = clock
+        self._on_spooled = on_spooled  # wakes the drainer
         self._ack_timeout = config.kafka.ack_timeout_ms / 1000
         self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
         self._inflight: dict[Key, asyncio.Future[None]] = {}
@@ -91,15 +98,12 @@ class Pipeline:
         pending = self._inflight.get(key)
         if pending is not None:
             await asyncio.wait([pending])
-        if self.dedupe.seen(key):
+        if await self.store.seen(key):
             return Answer(200, {"id": key[1], "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
-            answer = await publish()
-            if answer.status < 300:
-                self.dedupe.mark(key)  # only once the event is safe, never before
-            return answer
+            return await publish()
         finally:
             del self._inflight[key]
             done.set_result(None)
@@ -112,8 +116,26 @@ class Pipeline:
         else:
             record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped))
             outcome, status = Outcome.DEADLETTERED, 202
+        key = (source.name, mapped.id)
+        if self.publisher.connected and not self.store.has_spooled():
+            try:
+                await self.publisher.publish(record, self._ack_timeout)
+            except Unavailable:
+                pass  # not acknowledged in time: keep it ourselves
+            else:
+                await self._mark(key)
+                return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
         try:
-            await self.publisher.publish(record, self._ack_timeout)
-        except Unavailable:
+            await self.store.spool(record, key)  # one fsynced transaction with the dedupe mark
+        except StoreError:
             return unavailable()
-        return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
+        self._on_spooled()
+        return Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
+
+    async def _mark(self, key: Key) -> None:
+        """Right after the broker's ack. If the mark cannot be written the event is still safe in
+        Kafka; a retry of it would be published again (a duplicate, which consumers dedupe)."""
+        try:
+            await self.store.mark(key)
+        except StoreError:
+            pass

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from gateway.config import Config, load_config
+from gateway.errors import ConfigError
+from gateway.store import Store, StoreError
+
+# Bounded shutdown: SIGTERM stops accepting, waits this long for in-flight requests, then the app
+# flushes the producer (bounded too) and leaves what is unsent in the spool.
+GRACEFUL_SHUTDOWN_SECS = 15
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -33,13 +44,42 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_storage(config: Config) -> None:
+    """The spool must be usable before we accept anything: say so now, not on the first outage."""
+    store = Store(config.storage.path / "gateway.db")
+    try:
+        store.open()
+    except StoreError as exc:
+        raise ConfigError(f"storage.path: {exc}") from None
+    finally:
+        store.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown (so the process dies by the signal);
+    a gateway that shut down cleanly exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
           log_level: str = "info") -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
+    check_storage(config)
     assert config.path is not None
     os.environ["WEBHOOK_GATEWAY_CONFIG"] = str(config.path.resolve())
-    uvicorn.run(
+    uv_config = uvicorn.Config(
         "gateway.commands.serve:app_factory",
         factory=True,
         host=host or config.listen.host,
@@ -51,5 +91,10 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         lifespan="on",
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=15,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
     )
+    if workers > 1:
+        # Each worker has its own producer; they share the host's store, one drains at a time.
+        Multiprocess(uv_config, sockets=[uv_config.bind_socket()]).run()
+    else:
+        _Server(uv_config).run()
