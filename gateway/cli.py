@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
-from gateway.commands import check_config, dev, schemas, send, serve, tail
+from gateway.commands import check_config, dev, schemas, send, serve, tail, topics
 from gateway.errors import ConfigError
 
-COMMANDS = (serve, check_config, dev, send, tail, schemas)
+COMMANDS = (serve, check_config, dev, send, tail, schemas, topics)
 
 
 def parser() -> argparse.ArgumentParser:
