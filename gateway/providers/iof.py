@@ -11,6 +11,7 @@ The `whsec_...` secret is used whole as the HMAC key (IOF's sample does not base
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import msgspec
@@ -24,6 +25,7 @@ from gateway.verify.hmac import HmacSpec, any_match, check_tolerance, decode_sig
 
 HEADER = "X-IOF-Signature"
 TIMESTAMP_HEADER = "X-IOF-Timestamp"
+_PAIRS = re.compile(r"\s*(t|v1)=")  # form 3, whichever pair comes first
 RAW_BODY = HmacSpec(header=HEADER, prefix="sha256=")
 
 
@@ -68,7 +70,7 @@ def verifier(cfg: Config) -> Verifier:
 
     def check(headers: Headers, body: bytes, now: float) -> None:
         value = required(headers, HEADER)
-        if value.lstrip().startswith("t="):
+        if _PAIRS.match(value):
             _check_pairs(value, body, now, keys, cfg.tolerance_secs)
         elif TIMESTAMP_HEADER in headers:
             timestamped.check(headers, body, now, keys)

@@ -55,9 +55,12 @@ def guarded(scheme: str, check: Callable[[Headers, bytes, float], None]) -> Veri
 
 
 def required(headers: Headers, *names: str) -> str:
-    """The first of `names` present (aliases), exactly once; else missing_signature."""
+    """The first of `names` present (aliases), exactly once; else missing_signature.
+
+    A blank value counts as missing: a sender (or proxy) that sends an empty header sent nothing.
+    """
     for name in names:
         value = headers.one(name)
-        if value is not None:
+        if value is not None and value.strip():
             return value
     raise Reject(Reason.MISSING_SIGNATURE)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Reject, Verdict, Verifier, guarded
+from gateway.verify import Reject, Verdict, Verifier, guarded, required
 
 MAX_CREDENTIAL_CHARS = 1024
 
@@ -26,9 +26,7 @@ def api_key(header: str, keys: Sequence[bytes], scheme: str | None = None) -> Ve
     """`{header}: <key>` or, with a scheme, `{header}: {scheme} <key>` (e.g. `Authorization: ApiKey k`)."""
 
     def check(headers: Headers, body: bytes, now: float) -> None:
-        value = headers.one(header)
-        if value is None:
-            raise Reject(Reason.MISSING_SIGNATURE)
+        value = required(headers, header)
         if len(value) > MAX_CREDENTIAL_CHARS:
             raise Reject(Reason.INVALID_CREDENTIALS)
         if scheme is not None:
@@ -45,9 +43,7 @@ def basic(username: bytes, passwords: Sequence[bytes]) -> Verifier:
     """RFC 7617 Basic; the user name and the password are both compared in constant time."""
 
     def check(headers: Headers, body: bytes, now: float) -> None:
-        value = headers.one("authorization")
-        if value is None:
-            raise Reject(Reason.MISSING_SIGNATURE)
+        value = required(headers, "authorization")
         if len(value) > MAX_CREDENTIAL_CHARS:
             raise Reject(Reason.INVALID_CREDENTIALS)
         given_scheme, _, encoded = value.strip().partition(" ")
