@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import partial
 
 from gateway.config import Config, SourceConfig
 from gateway.providers import REGISTRY
@@ -23,14 +24,18 @@ class Source:
     extract: Callable[[Payload, Headers], Fields]
     topic: str
     credential_headers: frozenset[str]
+    # event types answered 200 "ignored" whatever `events:` says (GitHub's `ping`)
+    ignores: Callable[[str], bool] = lambda event_type: False
 
     @property
     def path(self) -> str:
         return f"/webhooks/{self.name}"
 
     def accepts(self, event_type: str) -> bool:
-        """The `events:` allowlist; no list means every event."""
+        """The provider's own ignores (GitHub's `ping`), then the `events:` allowlist (none: all)."""
         globs = self.config.events
+        if self.ignores(event_type):
+            return False
         return globs is None or any(fnmatchcase(event_type, glob) for glob in globs)
 
 
@@ -44,9 +49,10 @@ def build_sources(config: Config) -> dict[str, Source]:
             provider=provider.name,
             config=cfg,
             verify=provider.verifier(cfg),
-            extract=provider.extract,
+            extract=provider.extract_for(cfg),
             topic=cfg.topic or f"{prefix}.{provider.name}",
             credential_headers=frozenset(h.lower() for h in provider.credential_headers(cfg)),
+            ignores=partial(provider.ignores, cfg),
         )
     return built
 

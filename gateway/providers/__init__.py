@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from gateway.providers import azakaw, compliancely, iof, tlas
+from gateway.providers import (
+    azakaw,
+    compliancely,
+    generic,
+    github,
+    iof,
+    standard_webhooks,
+    stripe,
+    tlas,
+)
 from gateway.providers.base import Provider
 
 REGISTRY: dict[str, Provider] = {
@@ -12,5 +21,9 @@ REGISTRY: dict[str, Provider] = {
         compliancely.PROVIDER,
         tlas.PROVIDER,
         azakaw.PROVIDER,
+        standard_webhooks.PROVIDER,
+        github.PROVIDER,
+        stripe.PROVIDER,
+        generic.PROVIDER,
     )
 }

@@ -26,14 +26,17 @@ class Fields:
     tenant: str | None = None
 
 
+# decoded JSON object + headers -> Fields (pure; never raises on odd optional fields)
+Extract = Callable[[Payload, Headers], Fields]
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
     config: type[SourceConfig]
     # source config -> the verifier with its secrets bound
     verifier: Callable[[Any], Verifier]
-    # decoded JSON object + headers -> Fields (pure; never raises on odd optional fields)
-    extract: Callable[[Payload, Headers], Fields]
+    extract: Extract
     # (source config, body, now) -> the headers a real sender would add (samples, tests, bench)
     sign: Callable[[Any, bytes, float], dict[str, str]]
     # event type -> realistic body built from the seed documents, fresh ids on every call
@@ -42,6 +45,13 @@ class Provider:
     payload: Any = None
     # header names whose values are credentials (fingerprinted in audit records)
     credential_headers: Callable[[Any], tuple[str, ...]] = lambda cfg: ()
+    # source config -> extract, for providers whose mapping is configured (`generic`); else `extract`
+    extractor: Callable[[Any], Extract] | None = None
+    # (source config, event type) -> True to answer 200 "ignored" and not publish (GitHub's `ping`)
+    ignores: Callable[[Any, str], bool] = lambda cfg, event_type: False
+
+    def extract_for(self, cfg: SourceConfig) -> Extract:
+        return self.extractor(cfg) if self.extractor is not None else self.extract
 
 
 def text(obj: object, *path: str) -> str | None:

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import Reason
@@ -22,6 +22,7 @@ ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.
 MAX_SIGNATURE_CHARS = 2048  # many rotated signatures fit; a 10 KB header is an attack, not a rotation
 MAX_SIGNATURES = 16
 _SPLIT = re.compile(r"[\s,]+")
+_SPACES = re.compile(r"\s+")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -58,15 +59,23 @@ def check_tolerance(timestamp: str, now: float, tolerance_secs: float) -> None:
         raise Reject(Reason.STALE_TIMESTAMP)
 
 
-def split_signatures(value: str, prefix: str = "") -> list[str]:
-    """`sha256=ab.. sha256=cd..` or `ab..,cd..` -> the bare signatures (prefix optional on each)."""
+def split_signatures(value: str, prefix: str = "", *, require_prefix: bool = False,
+                     commas: bool = True) -> list[str]:
+    """`sha256=ab.. sha256=cd..` or `ab..,cd..` -> the bare signatures.
+
+    The prefix is optional on each unless `require_prefix`, when entries without it are skipped
+    (Standard Webhooks: `v1a,..` or `v2,..` next to `v1,..` are other schemes, not signatures).
+    `commas=False` splits on whitespace only, for prefixes that contain a comma (`v1,`).
+    """
     if len(value) > MAX_SIGNATURE_CHARS:
         raise Reject(Reason.INVALID_SIGNATURE)
-    parts = [part for part in _SPLIT.split(value.strip()) if part]
+    parts = [part for part in (_SPLIT if commas else _SPACES).split(value.strip()) if part]
     if not parts or len(parts) > MAX_SIGNATURES:
         raise Reject(Reason.INVALID_SIGNATURE)
     if prefix:
-        parts = [part[len(prefix):] if part.lower().startswith(prefix) else part for part in parts]
+        prefix = prefix.lower()
+        parts = [part[len(prefix):] if part.lower().startswith(prefix) else part
+                 for part in parts if not require_prefix or part.lower().startswith(prefix)]
     return parts
 
 
@@ -89,6 +98,10 @@ class HmacSpec:
 
     `template` says what is signed: `{body}` (the raw body) or e.g. `{timestamp}.{body}` /
     `{id}.{timestamp}.{body}`, each placeholder other than `body` filled from `headers[name]`.
+
+    With `pairs` set (Stripe-style `t=1700000000,v1=ab..,v1=cd..`), the signature header is a list of
+    `key=value` items: the signatures are the values of key `pairs` (e.g. `v1`), and a placeholder
+    may also name another key of that header (`{t}.{body}`), which must then appear exactly once.
     """
 
     header: str
@@ -100,8 +113,13 @@ class HmacSpec:
     timestamp: str | None = None  # placeholder holding a unix timestamp checked against tolerance
     tolerance_secs: float = 300
     aliases: tuple[str, ...] = ()  # other accepted names of `header`
+    require_prefix: bool = False  # skip entries without `prefix` instead of reading them bare
+    commas: bool = True  # signatures separated by whitespace or commas; False: whitespace only
+    pairs: str | None = None  # the signature key of a `k=v,k=v` header (Stripe's `v1`)
 
-    def message(self, request_headers: Headers, body: bytes) -> bytes:
+    def message(self, request_headers: Headers, body: bytes,
+                values: Mapping[str, str] | None = None) -> bytes:
+        """The signed bytes; placeholders come from `values` (the header's own pairs) or headers."""
         if self.template == "{body}":
             return body
         names = dict(self.headers)
@@ -113,7 +131,7 @@ class HmacSpec:
             if placeholder == "body":
                 parts.append(body)
             else:
-                parts.append(_header(request_headers, names[placeholder]).encode("latin-1"))
+                parts.append(self._part(placeholder, request_headers, names, values).encode("latin-1"))
             pos = match.end()
         parts.append(self.template[pos:].encode())
         return b"".join(parts)
@@ -121,23 +139,58 @@ class HmacSpec:
     def check(self, request_headers: Headers, body: bytes, now: float, keys: Sequence[bytes]) -> None:
         """Raise Reject unless one signature in the header matches one key."""
         value = required(request_headers, self.header, *self.aliases)
-        candidates = [
-            raw
-            for text in split_signatures(value, self.prefix)
-            for raw in decode_signature(text, self.encodings)
-        ]
-        if not any_match(candidates, keys, self.message(request_headers, body), self.algorithm):
+        texts, values = self._signatures(value)
+        candidates = [raw for text in texts for raw in decode_signature(text, self.encodings)]
+        if not any_match(candidates, keys, self.message(request_headers, body, values), self.algorithm):
             raise Reject(Reason.INVALID_SIGNATURE)
         # The signature is checked first, so an attacker cannot learn anything from the clock.
         if self.timestamp is not None:
-            stamp = _header(request_headers, dict(self.headers)[self.timestamp])
+            stamp = self._part(self.timestamp, request_headers, dict(self.headers), values)
             check_tolerance(stamp, now, self.tolerance_secs)
 
-    def sign(self, key: bytes, body: bytes, request_headers: Headers) -> str:
+    def sign(self, key: bytes, body: bytes, request_headers: Headers,
+             values: Mapping[str, str] | None = None) -> str:
         """The bare signature a sender computes (no prefix): samples, tests, benchmarks."""
-        mac = hmac.new(key, self.message(request_headers, body), ALGORITHMS[self.algorithm]).digest()
+        message = self.message(request_headers, body, values)
+        mac = hmac.new(key, message, ALGORITHMS[self.algorithm]).digest()
         text = mac.hex() if self.encodings[0] == "hex" else base64.b64encode(mac).decode()
         return text
+
+    def _signatures(self, value: str) -> tuple[list[str], dict[str, str]]:
+        """-> (the bare signature texts, the header's other single-valued pairs)."""
+        if self.pairs is None:
+            texts = split_signatures(value, self.prefix, require_prefix=self.require_prefix,
+                                     commas=self.commas)
+            return texts, {}
+        pairs = parse_pairs(value)
+        texts = pairs.pop(self.pairs, [])
+        if not texts or len(texts) > MAX_SIGNATURES:
+            raise Reject(Reason.INVALID_SIGNATURE)
+        return texts, {name: found[0] for name, found in pairs.items() if len(found) == 1}
+
+    def _part(self, placeholder: str, request_headers: Headers, names: dict[str, str],
+              values: Mapping[str, str] | None) -> str:
+        if self.pairs is not None and placeholder not in names:
+            # From the signature header itself: absent or repeated (`t=1,t=2`) is a bad signature.
+            if values is None or placeholder not in values:
+                raise Reject(Reason.INVALID_SIGNATURE)
+            return values[placeholder]
+        return _header(request_headers, names[placeholder])
+
+
+def whsec_key(secret: bytes) -> bytes:
+    """A Standard Webhooks secret (`whsec_<base64>`, prefix optional) -> the HMAC key it encodes.
+
+    Raises ValueError for a secret that is not base64: a start-up error, never a request-time one.
+    """
+    text = secret.removeprefix(b"whsec_")
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError("a whsec_ secret is `whsec_` followed by base64 (as the sender shows it)") from None
+    if not key:
+        raise ValueError("a whsec_ secret encodes an empty key")
+    return key
 
 
 def _header(request_headers: Headers, name: str) -> str:
