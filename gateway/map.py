@@ -17,7 +17,9 @@ from gateway.errors import Unmappable
 from gateway.headers import Headers
 from gateway.sources import Source
 
-_decode = msgspec.json.Decoder().decode
+# float_hook: a number beyond a double (1e400) is valid JSON; msgspec would refuse it ("number out of
+# range") and an odd optional field must never dead-letter. `data` stays the raw bytes either way.
+_decode = msgspec.json.Decoder(float_hook=float).decode
 
 
 def iso(moment: datetime) -> str:
@@ -41,10 +43,14 @@ def event_time(value: object, received: datetime) -> str:
             moment = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             moment = None
-    if moment is None:
+    try:
+        # A zone offset can carry a time past year 1 or 9999 in UTC: unreadable, not a crash.
+        utc = moment.astimezone(UTC) if moment is not None else None
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None:
         return iso(received)
-    text = moment.astimezone(UTC).isoformat()
-    return text.removesuffix("+00:00") + "Z"
+    return utc.isoformat().removesuffix("+00:00") + "Z"
 
 
 def map_delivery(source: Source, headers: Headers, body: bytes, scheme: str,
