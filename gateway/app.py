@@ -16,12 +16,16 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway.audit import Auditor, RequestInfo, install_salt
+from gateway import admin
+from gateway.audit import Auditor, RequestInfo, install_salt, secret_values
+from gateway.auditlog import AuditLog
 from gateway.config import Config
 from gateway.drain import Drainer
 from gateway.errors import Reason
+from gateway.guard import Guard
 from gateway.headers import Headers
 from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
@@ -71,7 +75,8 @@ def create_app(config: Config, publisher: Publisher | None = None,
     drainer = Drainer(store, publisher, storage.path / "drain.lock", config.kafka.ack_timeout_ms / 1000)
     credential_headers = frozenset().union(*(s.credential_headers for s in build_sources(config).values()))
     auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
-                      install_salt(storage.path), credential_headers)
+                      install_salt(storage.path), credential_headers,
+                      auditlog=AuditLog(storage.path / "audit"), secrets=secret_values(config))
     pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake)
     default_limit = max(s.config.max_body_bytes for s in pipeline.sources.values())
     stopping = threading.Event()
@@ -116,6 +121,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
         _chain_stop_signals(stopping)
         await publisher.start()
         drainer.start()
+        auditor.start()  # ships audit records kept while Kafka was down
         yield
         stopping.set()
         await drainer.stop()
@@ -128,7 +134,9 @@ def create_app(config: Config, publisher: Publisher | None = None,
             Route("/webhooks/{source}", webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *admin.routes(config, clock),
         ],
+        middleware=[Middleware(Guard, pipeline=pipeline, config=config)],  # abuse limits
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline

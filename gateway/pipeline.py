@@ -24,6 +24,7 @@ from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
+from gateway.replay import stale
 from gateway.publish import Publisher, Record, Unavailable
 from gateway.sources import Source, build_sources
 from gateway.store import Store, StoreError
@@ -89,6 +90,8 @@ class Pipeline:
             return self.reject(request, verdict.reason, name, body)
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
+        if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay
+            return self.reject(request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             return Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
         return await self._once((source.name, mapped.id), lambda: self._publish(source, mapped))

@@ -1,0 +1,125 @@
+"""Plain ASGI middleware in front of `/webhooks/{source}`: the abuse limits, applied before the
+request's body is read or any signature checked (SECURITY.md).
+
+    client address (X-Forwarded-For only from trusted proxies) -> CIDR allowlist -> rate limit
+    -> body read within the request deadline -> the app
+
+The body is buffered here (bounded by the source's `max_body_bytes`) so that a slow sender is cut
+off with a 408 and an audit record instead of holding a connection and a task forever; the app
+then reads the buffered body at once. A body over the limit is handed on unread past the limit,
+and the app's own bounded read answers 413.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.audit import RequestInfo
+from gateway.config import Config
+from gateway.errors import Reason
+from gateway.headers import Headers
+from gateway.limits import RateLimiter, allowed, client_address, retry_after
+from gateway.pipeline import Answer, Pipeline
+
+log = logging.getLogger("gateway.guard")
+
+PREFIX = "/webhooks/"
+# Set by gateway.httpproto: the loop time by which the whole request must have arrived.
+DEADLINE_KEY = "gateway.request_deadline"
+_encode = msgspec.json.Encoder().encode
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, pipeline: Pipeline, config: Config) -> None:
+        self.app = app
+        self.pipeline = pipeline
+        self.trusted = list(config.trusted_proxies)
+        self.read_timeout = config.limits.read_timeout_secs
+        self.limiter = RateLimiter(
+            {name: s.rate_limit for name, s in config.sources.items() if s.rate_limit is not None},
+            config.limits.rate_limit, config.limits.max_clients_tracked)
+        self.default_limit = max(s.max_body_bytes for s in config.sources.values())
+        self.timeouts = 0  # requests cut off because their body did not arrive in time
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path"][len(PREFIX):] if scope["type"] == "http" else ""
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX) or not name or "/" in name:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope["headers"])
+        peer = scope["client"][0] if scope.get("client") else None
+        client = client_address(peer, headers.getlist("x-forwarded-for"), self.trusted)
+        if client != peer:  # the app, its audit records and its logs see the real client
+            scope = {**scope, "client": (client, 0)}
+        source = self.pipeline.sources.get(name)
+        info = RequestInfo(scope["method"], scope["path"], client, headers)
+        declared = _content_length(headers)
+        if source is not None and not allowed(client, source.config.allow_cidrs):
+            await self._reject(scope, send, info, Reason.IP_NOT_ALLOWED, name, declared)
+            return
+        wait = self.limiter.check(name if source is not None else None, client)
+        if wait:
+            await self._reject(scope, send, info, Reason.RATE_LIMITED, name, declared,
+                               {"Retry-After": retry_after(wait)})
+            return
+        limit = source.config.max_body_bytes if source is not None else self.default_limit
+        if declared is not None and declared > limit:
+            await self.app(scope, receive, send)  # the app refuses it from the header alone
+            return
+        await self._buffered(scope, receive, send, info, name, limit)
+
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo,
+                        name: str, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = scope.get("extensions", {}).get(DEADLINE_KEY) or loop.time() + self.read_timeout
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more and size <= limit:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                self.timeouts += 1
+                log.warning("request body from %s not received within %.0fs; cut off",
+                            info.remote_addr, self.read_timeout)
+                await self._reject(scope, send, info, Reason.MALFORMED_REQUEST, name, size,
+                                   body=b"".join(chunks), status=408)
+                return
+            if message["type"] == "http.disconnect":
+                return  # the sender is gone: nobody to answer
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more}
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, send: Send, info: RequestInfo, reason: Reason, name: str,
+                      size: int | None, headers: dict[str, str] | None = None, body: bytes = b"",
+                      status: int | None = None) -> None:
+        answer: Answer = self.pipeline.reject(info, reason, name, body, size or len(body))
+        extra = {**answer.headers, **(headers or {}), "Connection": "close"}  # the body stays unread
+        payload = answer.body if status is None else {"error": "request timeout"}
+        response = Response(_encode(payload), status or answer.status, extra, "application/json")
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _content_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
