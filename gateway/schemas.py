@@ -1,6 +1,6 @@
 """JSON Schemas of the wire types, generated from the code's msgspec types (`webhook-gateway schemas`).
 
-tests/test_schemas.py fails when the committed files in schemas/ differ from what this produces.
+tests/unit/test_asyncapi.py fails when the committed files in schemas/ differ from what this produces.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from gateway import asyncapi
 from gateway.envelope import AuditRecord, DeadLetter, Envelope
 from gateway.providers import REGISTRY
 
@@ -41,6 +42,7 @@ def generate() -> dict[str, dict[str, Any]]:
             files[f"providers/{name}.schema.json"] = _schema(
                 provider.payload, f"{name} webhook payload",
                 f"The `data` of envelopes from provider {name}, as its documents define it.")
+    files["asyncapi.json"] = asyncapi.document()  # every topic, its key, headers and value
     return files
 
 
