@@ -66,18 +66,30 @@ class Listen(Model):
     port: int = Field(8080, ge=0, le=65535)
 
 
+KAFKA_SECRET_OPTIONS = ("sasl_plain_password", "ssl_password")
+
+
 class KafkaSettings(BaseModel):
     """Known options, plus kafka-python producer options passed through (security_protocol, sasl_*...)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, arbitrary_types_allowed=True)
 
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
     topic_prefix: str = Field("webhooks", pattern=r"^[A-Za-z0-9._-]+$")
     ack_timeout_ms: int = Field(2000, ge=1, le=120_000)
+    # The producer options that are credentials: secret references like any other secret, so they
+    # can come from env:/file: and never show in repr() or logs.
+    sasl_plain_password: SecretValue | None = None
+    ssl_password: SecretValue | None = None
 
     @property
     def producer_options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+        options = dict(self.model_extra or {})
+        for name in KAFKA_SECRET_OPTIONS:
+            secret = getattr(self, name)
+            if secret is not None:
+                options[name] = secret.reveal().decode()
+        return options
 
 
 class Storage(Model):
@@ -163,7 +175,9 @@ class _Root(Model):
     admin: Admin = Admin()
     limits: Limits = Limits()
     trusted_proxies: list[IPvAnyNetwork] = []  # peers whose X-Forwarded-For is believed
-    sources: dict[str, dict[str, Any]] = Field(min_length=1)
+    # Only "a non-empty mapping" here: each source is validated once, by its provider's model (_source),
+    # so a bad source gets one message and a YAML key like `123:` is a name, not a type error.
+    sources: dict[Any, Any] = Field(min_length=1)
 
 
 @dataclass(frozen=True)

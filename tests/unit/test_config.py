@@ -1,0 +1,333 @@
+"""The configuration file: DESIGN.md's example loads; each mistake is one clear ConfigError naming the
+place (never a traceback); secrets resolve from env:/file:/literal and never show in repr()."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway import cli
+from gateway.config import ApiKeyAuth, BasicAuth, load_config, parse_config
+from gateway.errors import ConfigError
+
+# DESIGN.md's example, verbatim.
+DESIGN_EXAMPLE = """\
+listen: {host: 0.0.0.0, port: 8080}        # CLI flags override
+kafka:
+  bootstrap_servers: ["127.0.0.1:9092"]
+  topic_prefix: webhooks                    # topics below
+  # producer options for production (security_protocol, sasl_*, ssl_*) pass through
+storage:
+  path: ./var                               # spool, dedupe window, event log, audit log
+admin:
+  token: env:GATEWAY_ADMIN_TOKEN            # bearer token for /admin/*
+sources:                                    # a map: the key is the source's name and its URL
+  iof:                                      # POST /webhooks/iof
+    provider: iof
+    secrets: [env:IOF_WEBHOOK_SECRET, env:IOF_WEBHOOK_SECRET_PREVIOUS]   # any may match: rotation
+  compliancely:
+    provider: compliancely
+    secrets: [env:COMPLIANCELY_WEBHOOK_SECRET]
+  tlas:
+    provider: tlas
+    secrets: [env:TLAS_WEBHOOK_SECRET]
+  azakaw-acme:                              # azakaw configures one webhook per tenant
+    provider: azakaw
+    tenant: acme
+    auth: {type: basic, username: acme, password: env:AZAKAW_ACME_PASSWORD}
+  azakaw-globex:
+    provider: azakaw
+    tenant: globex
+    auth: {type: api_key, header: X-API-Key, key: env:AZAKAW_GLOBEX_KEY}
+"""
+ENV = {
+    "GATEWAY_ADMIN_TOKEN": "admin-token-value-1",
+    "IOF_WEBHOOK_SECRET": "whsec_current_value_2",
+    "IOF_WEBHOOK_SECRET_PREVIOUS": "whsec_previous_value_3",
+    "COMPLIANCELY_WEBHOOK_SECRET": "cmp-secret-value-4",
+    "TLAS_WEBHOOK_SECRET": "tlas-secret-value-5",
+    "AZAKAW_ACME_PASSWORD": "acme-password-value-6",
+    "AZAKAW_GLOBEX_KEY": "globex-key-value-7",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    return ENV
+
+
+@pytest.fixture
+def design_file(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(DESIGN_EXAMPLE)
+    return path
+
+
+def problem(data: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    return str(caught.value)
+
+
+def iof(**extra: Any) -> dict[str, Any]:
+    return {"provider": "iof", "secrets": ["whsec_literal"], **extra}
+
+
+# -- the example -----------------------------------------------------------------------------------
+
+def test_design_example_loads(env: dict[str, str], design_file: Path) -> None:
+    config = load_config(design_file)
+    assert list(config.sources) == ["iof", "compliancely", "tlas", "azakaw-acme", "azakaw-globex"]
+    assert [s.reveal() for s in config.sources["iof"].secrets] == [b"whsec_current_value_2",
+                                                                   b"whsec_previous_value_3"]
+    acme = config.sources["azakaw-acme"].auth
+    assert isinstance(acme, BasicAuth) and acme.username == "acme"
+    assert acme.password[0].reveal() == b"acme-password-value-6"
+    globex = config.sources["azakaw-globex"].auth
+    assert isinstance(globex, ApiKeyAuth) and globex.header == "X-API-Key"
+    assert globex.key[0].reveal() == b"globex-key-value-7"
+    assert config.admin.token is not None and config.admin.token.reveal() == b"admin-token-value-1"
+    assert config.kafka.bootstrap_servers == ["127.0.0.1:9092"]
+    assert config.kafka.topic_prefix == "webhooks"
+    assert (config.listen.host, config.listen.port) == ("0.0.0.0", 8080)
+    iof_source = config.sources["iof"]
+    assert (iof_source.max_body_bytes, iof_source.tolerance_secs) == (1_048_576, 300)
+    assert config.warnings == []  # env references only, no `none` auth: nothing to warn about
+
+
+def test_repr_never_shows_a_secret(env: dict[str, str], design_file: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    secret_file = tmp_path / "iof.secret"
+    secret_file.write_text("whsec_from_file_value_8\n")
+    data = yaml.safe_load(DESIGN_EXAMPLE)
+    data["sources"]["iof"]["secrets"].append(f"file:{secret_file}")
+    data["sources"]["tlas"]["secrets"] = ["tlas-literal-value-9"]
+    monkeypatch.setenv("KAFKA_PASSWORD", "kafka-password-value-10")
+    data["kafka"].update(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_plain_username="gw",
+                         sasl_plain_password="env:KAFKA_PASSWORD", ssl_password="ssl-literal-value-11")
+    config = parse_config(data)
+    shown = repr(config) + str(config) + repr(config.sources) + repr(config.kafka)
+    for value in [*ENV.values(), "whsec_from_file_value_8", "tlas-literal-value-9",
+                  "kafka-password-value-10", "ssl-literal-value-11"]:
+        assert value not in shown
+    # ...while kafka-python still gets the resolved values.
+    options = config.kafka.producer_options
+    assert options["sasl_plain_password"] == "kafka-password-value-10"
+    assert options["ssl_password"] == "ssl-literal-value-11"
+    assert options["security_protocol"] == "SASL_SSL"
+
+
+def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret").write_text("from-file\n")
+    monkeypatch.setenv("FROM_ENV", "from-env")
+    config = parse_config({"sources": {"iof": iof(secrets=["env:FROM_ENV", f"file:{tmp_path}/secret",
+                                                           "literal"])}})
+    assert [s.reveal() for s in config.sources["iof"].secrets] == [b"from-env", b"from-file", b"literal"]
+    assert any("literal" in w for w in config.warnings)  # a literal secret is allowed, and warned about
+
+
+def test_one_secret_may_be_a_string() -> None:
+    config = parse_config({"sources": {"iof": {"provider": "iof", "secrets": "whsec_one"}}})
+    assert [s.reveal() for s in config.sources["iof"].secrets] == [b"whsec_one"]
+
+
+def test_auth_none_is_warned_about() -> None:
+    config = parse_config({"sources": {"open": {"provider": "azakaw", "tenant": "t", "auth": {"type": "none"}}}})
+    assert any("sources.open" in w and "none" in w for w in config.warnings)
+
+
+# -- each mistake, one clear message naming the place ------------------------------------------------
+
+def test_unknown_provider() -> None:
+    message = problem({"sources": {"shop": {"provider": "shopify", "secrets": ["x"]}}})
+    assert "sources.shop.provider" in message and "'shopify'" in message and "iof" in message
+
+
+def test_missing_provider() -> None:
+    assert "sources.shop.provider" in problem({"sources": {"shop": {"secrets": ["x"]}}})
+
+
+def test_missing_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IOF_WEBHOOK_SECRET_PREVIOUS", raising=False)
+    monkeypatch.setenv("IOF_WEBHOOK_SECRET", "set")
+    message = problem({"sources": {"iof": iof(secrets=["env:IOF_WEBHOOK_SECRET",
+                                                       "env:IOF_WEBHOOK_SECRET_PREVIOUS"])}})
+    assert "sources.iof.secrets[1]" in message
+    assert "IOF_WEBHOOK_SECRET_PREVIOUS is not set" in message
+
+
+def test_empty_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMPTY_SECRET", "")
+    assert "EMPTY_SECRET is empty" in problem({"sources": {"iof": iof(secrets=["env:EMPTY_SECRET"])}})
+
+
+def test_missing_env_var_in_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZAKAW_ACME_PASSWORD", raising=False)
+    message = problem({"sources": {"azakaw-acme": {
+        "provider": "azakaw", "tenant": "acme",
+        "auth": {"type": "basic", "username": "acme", "password": "env:AZAKAW_ACME_PASSWORD"}}}})
+    assert "sources.azakaw-acme.auth.password[0]" in message and "AZAKAW_ACME_PASSWORD" in message
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "cannot be read"),                 # no such file
+    ("", "is empty"),
+    ("\n", "is empty"),
+    (b"\xff\xfe", "cannot be read"),           # not UTF-8
+    ("directory", "cannot be read"),
+], ids=["absent", "empty", "newline only", "not utf-8", "a directory"])
+def test_unusable_secret_file(tmp_path: Path, content: str | bytes | None, expected: str) -> None:
+    path = tmp_path / "secret"
+    if content == "directory":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    message = problem({"sources": {"tlas": {"provider": "tlas", "secrets": [f"file:{path}"]}}})
+    assert "sources.tlas.secrets[0]" in message and str(path) in message and expected in message
+
+
+def test_typo_at_top_level() -> None:
+    message = problem({"source": {}, "sources": {"iof": iof()}})
+    assert "source: unknown key" in message
+
+
+def test_typo_in_listen() -> None:
+    assert "listen.prot: unknown key" in problem({"listen": {"prot": 80}, "sources": {"iof": iof()}})
+
+
+def test_unknown_kafka_producer_option() -> None:
+    message = problem({"kafka": {"bootstrap_server": ["127.0.0.1:9092"]}, "sources": {"iof": iof()}})
+    assert "kafka.bootstrap_server" in message and "not a kafka producer option" in message
+
+
+def test_kafka_producer_options_pass_through() -> None:
+    config = parse_config({"kafka": {"security_protocol": "SSL", "ssl_cafile": "/etc/ca.pem"},
+                           "sources": {"iof": iof()}})
+    assert config.kafka.producer_options == {"security_protocol": "SSL", "ssl_cafile": "/etc/ca.pem"}
+
+
+def test_typo_in_a_source() -> None:
+    message = problem({"sources": {"iof": {"provider": "iof", "secret": ["x"]}}})
+    assert "sources.iof.secret: unknown key" in message
+    assert "sources.iof.secrets: required key is missing" in message
+
+
+def test_typo_in_auth() -> None:
+    message = problem({"sources": {"a": {"provider": "azakaw", "tenant": "t",
+                                         "auth": {"type": "basic", "username": "u", "pasword": "p"}}}})
+    assert "sources.a.auth.pasword: unknown key" in message
+
+
+def test_unknown_auth_type() -> None:
+    message = problem({"sources": {"a": {"provider": "azakaw", "tenant": "t", "auth": {"type": "hmac"}}}})
+    assert "sources.a.auth" in message and "'hmac'" in message
+
+
+def test_azakaw_without_auth() -> None:
+    # Unsigned providers fail closed: `none` must be written, never assumed.
+    assert "sources.a.auth: required key is missing" in problem(
+        {"sources": {"a": {"provider": "azakaw", "tenant": "t"}}})
+
+
+@pytest.mark.parametrize("where", ["secrets", "key", "password"])
+def test_empty_secrets_list(where: str) -> None:
+    if where == "secrets":
+        source, place = {"provider": "tlas", "secrets": []}, "sources.s.secrets"
+    elif where == "key":
+        source, place = {"provider": "azakaw", "tenant": "t", "auth": {"type": "api_key", "key": []}}, \
+            "sources.s.auth.key"
+    else:
+        source, place = {"provider": "azakaw", "tenant": "t",
+                         "auth": {"type": "basic", "username": "u", "password": []}}, "sources.s.auth.password"
+    message = problem({"sources": {"s": source}})
+    assert f"{place}: " in message and "at least 1" in message
+
+
+@pytest.mark.parametrize("name", ["IOF", "my source", "a/b", "-x", "x" * 64, "ü"])
+def test_bad_source_name(name: str) -> None:
+    message = problem({"sources": {name: iof()}})
+    assert f"sources.{name}: a source name" in message
+
+
+def test_numeric_source_name_is_a_name() -> None:
+    config = parse_config({"sources": {123: iof()}})  # YAML `123:` is an int key
+    assert list(config.sources) == ["123"]
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({}, "sources: required key is missing"),
+    ({"sources": {}}, "sources: "),
+    ({"sources": ["iof"]}, "sources: "),
+    ({"sources": {"iof": "iof"}}, "sources.iof: expected a mapping"),
+    ([], "must be a YAML mapping"),
+    (None, "must be a YAML mapping"),
+])
+def test_shape_errors(data: Any, expected: str) -> None:
+    assert expected in problem(data)
+
+
+def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_1", raising=False)
+    message = problem({"kafka": {"acks_typo": 1}, "sources": {
+        "iof": iof(secrets=["env:NOT_SET_1"]), "tlas": {"provider": "tlaz"}}})
+    assert "kafka.acks_typo" in message and "sources.iof.secrets[0]" in message
+    assert "sources.tlas.provider" in message
+
+
+def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("sources:\n  iof:\n    provider: iof\n    secrets: [a, b\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message and "line " in message and "column " in message
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+# -- check-config ----------------------------------------------------------------------------------
+
+def test_check_config_good_file(env: dict[str, str], design_file: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check-config", "--config", str(design_file)]) == 0
+    out = capsys.readouterr().out
+    assert "ok, 5 source(s)" in out and "/webhooks/azakaw-globex" in out
+    assert not any(value in out for value in ENV.values())
+
+
+def test_check_config_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IOF_WEBHOOK_SECRET", raising=False)
+    path = tmp_path / "bad.yaml"
+    path.write_text("sources:\n  iof:\n    provider: iof\n    secrets: [env:IOF_WEBHOOK_SECRET]\n")
+    assert cli.main(["check-config", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "sources.iof.secrets[0]: environment variable IOF_WEBHOOK_SECRET is not set" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_check_config_console_script_exit_codes(env: dict[str, str], design_file: Path,
+                                                tmp_path: Path) -> None:
+    """The real process: 0 on a good file; 2 and one message on stderr, no traceback, on a bad one."""
+    good = subprocess.run([sys.executable, "-m", "gateway", "check-config", "--config", str(design_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    bad_path = tmp_path / "bad.yaml"
+    bad_path.write_text("sources:\n  iof:\n    provider: iof\n    secrets: [x]\n    tolerance: 5\n")
+    bad = subprocess.run([sys.executable, "-m", "gateway", "check-config", "--config", str(bad_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "sources.iof.tolerance: unknown key" in bad.stderr
+    assert "Traceback" not in bad.stderr
