@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from gateway import httpproto
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
 from gateway.store import Store, StoreError
@@ -79,6 +80,7 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
     check_storage(config)
     assert config.path is not None
     os.environ["WEBHOOK_GATEWAY_CONFIG"] = str(config.path.resolve())
+    os.environ[httpproto.ENV] = str(config.limits.read_timeout_secs)  # read by every worker
     uv_config = uvicorn.Config(
         "gateway.commands.serve:app_factory",
         factory=True,
@@ -86,7 +88,8 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         port=port if port is not None else config.listen.port,
         workers=workers,
         log_level=log_level,
-        http="httptools",
+        http="gateway.httpproto:DeadlineProtocol",  # httptools + a request deadline (SECURITY.md)
+        limit_concurrency=config.limits.max_connections,
         loop="uvloop",
         lifespan="on",
         access_log=False,
