@@ -68,8 +68,8 @@ def event_type(payload: Payload, headers: Headers) -> str | None:
     name = headers.get(EVENT_HEADER)
     if name is None or not _EVENT_NAME.match(name):
         return None
-    action = text(payload, "action")
-    return f"{name}.{action}" if action else name
+    action = payload.get("action")
+    return f"{name}.{action}" if isinstance(action, str) and action else name
 
 
 def extract(payload: Payload, headers: Headers) -> Fields:
