@@ -97,8 +97,7 @@ def test_same_delivery_again_is_a_duplicate(client: TestClient, publisher: Memor
     assert len(provider_records(publisher)) == 1
 
 
-def test_dedupe_is_keyed_by_source_and_id(client: TestClient,
-                                                        publisher: MemoryPublisher) -> None:
+def test_dedupe_is_keyed_by_source_and_id(client: TestClient, publisher: MemoryPublisher) -> None:
     # Same id at the same source is a duplicate even with other bytes; at another source it is not.
     assert client.post("/webhooks/iof", content=SEED_000, headers=iof_signature(SEED_000)).status_code == 200
     body = SEED_000.replace(b"contract.created", b"kyc.verified")
