@@ -34,24 +34,27 @@ def broker_binary() -> str:
 class Broker:
     """A Tansu broker on a loopback port; `with Broker() as b: b.bootstrap`."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, log_path: Path | None = None,
+                 advertised_port: int | None = None) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port  # e.g. a fault-injection proxy's
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, timeout: float = 15.0) -> Broker:
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         # A clean environment: Tansu reads STORAGE_ENGINE, LISTENER_URL... from it.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STORAGE_ENGINE": "memory://tansu/"}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self._process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.log_path or os.devnull, "ab") as out:  # the child keeps its own descriptor
+            self._process = subprocess.Popen(
+                [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
