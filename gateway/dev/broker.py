@@ -7,6 +7,7 @@ itself depends on Tansu; production points `kafka.bootstrap_servers` at any Kafk
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -70,7 +71,8 @@ class Broker:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.terminate()
+            # SIGINT: Tansu exits at once; on SIGTERM it waits up to 5 s for connected clients
+            process.send_signal(signal.SIGINT)
             try:
                 process.wait(5)
             except subprocess.TimeoutExpired:
