@@ -18,7 +18,8 @@ def parse(text: str) -> tuple[str, ...]:
     if text == "":
         return ()
     if text.startswith("#"):
-        raise ValueError(f"{text!r} is a URI fragment; write the pointer without `#` (e.g. /data/id)")
+        raise ValueError(
+            f"{text!r} is a URI fragment; write the pointer without `#` (e.g. /data/id)")
     if not text.startswith("/"):
         raise ValueError(f"{text!r} is not a JSON Pointer: it must start with `/` (e.g. /data/id)")
     tokens = text[1:].split("/")

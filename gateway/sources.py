@@ -32,7 +32,7 @@ class Source:
         return f"/webhooks/{self.name}"
 
     def accepts(self, event_type: str) -> bool:
-        """The provider's own ignores (GitHub's `ping`), then the `events:` allowlist (none: all)."""
+        """The provider's own ignores (GitHub's `ping`), then the `events:` allowlist (if any)."""
         globs = self.config.events
         if self.ignores(event_type):
             return False

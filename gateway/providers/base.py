@@ -45,7 +45,7 @@ class Provider:
     payload: Any = None
     # header names whose values are credentials (fingerprinted in audit records)
     credential_headers: Callable[[Any], tuple[str, ...]] = lambda cfg: ()
-    # source config -> extract, for providers whose mapping is configured (`generic`); else `extract`
+    # source config -> extract, where the mapping depends on the source's options (`generic`)
     extractor: Callable[[Any], Extract] | None = None
     # (source config, event type) -> True to answer 200 "ignored" and not publish (GitHub's `ping`)
     ignores: Callable[[Any, str], bool] = lambda cfg, event_type: False

@@ -56,8 +56,9 @@ class HmacOptions(Model):
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = ""  # e.g. `sha256=`; optional on each signature
-    template: str = "{body}"  # what is signed: `{body}`, `{timestamp}.{body}`, `{id}.{timestamp}.{body}`
-    headers: dict[str, HeaderName] = {}  # placeholder -> header; `timestamp` is checked against tolerance
+    template: str = "{body}"  # what is signed: `{body}`, `{timestamp}.{body}`, ...
+    # placeholder -> header; the `timestamp` placeholder is checked against tolerance_secs
+    headers: dict[str, HeaderName] = {}
 
     @model_validator(mode="after")
     def _template(self) -> Self:
@@ -66,7 +67,8 @@ class HmacOptions(Model):
         if bad:
             raise ValueError(f"template placeholder {{{bad[0]}}} is not a lower-case name")
         if names.count("body") != 1:
-            raise ValueError("the template must contain {body} exactly once (the signature must cover it)")
+            raise ValueError("the template must contain {body} exactly once "
+                             "(the signature must cover the body)")
         missing = [name for name in names if name != "body" and name not in self.headers]
         if missing:
             raise ValueError(f"template placeholder {{{missing[0]}}} needs a header: "
@@ -79,7 +81,7 @@ class HmacOptions(Model):
 
 class Mapping(Model):
     type: FieldRef | None = "/type"
-    type_prefix: str = ""  # fixed, prepended to the type: `acme.` -> `generic.acme.payment.succeeded`
+    type_prefix: str = ""  # fixed, prepended: `acme.` -> `generic.acme.payment.succeeded`
     default_type: str | None = None  # when the type is absent (else the payload is dead-lettered)
     id: FieldRef | None = None  # absent: the SHA-256 of the body
     subject: FieldRef | None = None
@@ -113,7 +115,8 @@ class Config(SourceConfig):
         if self.hmac is not None and self.secrets is None:
             raise ValueError("`hmac:` needs `secrets:` (one or more; any may match)")
         if self.auth is not None and self.secrets is not None:
-            raise ValueError("`secrets:` belongs with `hmac:`; `auth:` holds its own key or password")
+            raise ValueError("`secrets:` belongs with `hmac:`; "
+                             "`auth:` holds its own key or password")
         return self
 
 
@@ -139,7 +142,8 @@ def verifier(cfg: Config) -> Verifier:
     assert cfg.secrets is not None
     keys = [secret.reveal() for secret in cfg.secrets]
     mac = spec(cfg)
-    return guarded(f"hmac-{mac.algorithm}", lambda headers, body, now: mac.check(headers, body, now, keys))
+    return guarded(f"hmac-{mac.algorithm}",
+                   lambda headers, body, now: mac.check(headers, body, now, keys))
 
 
 Getter = Callable[[Payload, Headers], object]

@@ -61,7 +61,8 @@ class Event(msgspec.Struct):
 
 def verifier(cfg: Config) -> Verifier:
     keys = [secret.reveal() for secret in cfg.secrets]
-    return guarded("hmac-sha256", lambda headers, body, now: SIGNATURE.check(headers, body, now, keys))
+    return guarded("hmac-sha256",
+                   lambda headers, body, now: SIGNATURE.check(headers, body, now, keys))
 
 
 def event_type(payload: Payload, headers: Headers) -> str | None:
@@ -85,7 +86,8 @@ def ignores(cfg: Config, kind: str) -> bool:
     return kind == "ping" and not cfg.publish_ping
 
 
-_EVENT_OF_SAMPLE = {"zen": "ping", "pusher": "push", "issue": "issues", "pull_request": "pull_request"}
+_EVENT_OF_SAMPLE = {"zen": "ping", "pusher": "push", "issue": "issues",
+                    "pull_request": "pull_request"}
 
 
 def sign(cfg: Config, body: bytes, now: float) -> dict[str, str]:
@@ -100,7 +102,8 @@ def sign(cfg: Config, body: bytes, now: float) -> dict[str, str]:
 
 _OCTOCAT = {"login": "octocat", "id": 1, "type": "User"}
 _REPOSITORY = {"id": 1296269, "name": "Hello-World", "full_name": "octocat/Hello-World",
-               "private": False, "owner": _OCTOCAT, "html_url": "https://github.com/octocat/Hello-World"}
+               "private": False, "owner": _OCTOCAT,
+               "html_url": "https://github.com/octocat/Hello-World"}
 
 
 def _issues_opened(now: float) -> bytes:

@@ -1,7 +1,7 @@
 """Standard Webhooks (standardwebhooks.com; what Svix-powered senders send).
 
-`webhook-signature: v1,<base64> [v1,<base64> ...]` is HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`
-with the key that the `whsec_<base64>` secret encodes (base64-decoded, unlike IOF's and Stripe's
+`webhook-signature: v1,<base64> [v1,<base64> ...]` is HMAC-SHA256 over
+`{webhook-id}.{webhook-timestamp}.{body}` with the key that the `whsec_<base64>` secret encodes (base64-decoded, unlike IOF's and Stripe's
 `whsec_` secrets, which are used whole). Several space-separated signatures allow rotation; entries
 of other schemes (`v1a,` asymmetric) are skipped. The timestamp must be within `tolerance_secs`
 (default 300, the spec's 5 minutes). `header_prefix: svix-` reads `svix-id`, `svix-timestamp` and
@@ -113,6 +113,8 @@ def _sample(event: str):
     return build
 
 
+EVENTS = ("contact.created", "contact.updated", "contact.deleted")
+
 PROVIDER = Provider(
     name="standard-webhooks",
     config=Config,
@@ -120,7 +122,7 @@ PROVIDER = Provider(
     extract=_extract_with("webhook-id"),
     extractor=extractor,
     sign=sign,
-    samples={event: _sample(event) for event in ("contact.created", "contact.updated", "contact.deleted")},
+    samples={event: _sample(event) for event in EVENTS},
     payload=Event,
     credential_headers=lambda cfg: (f"{cfg.header_prefix}signature",),
 )

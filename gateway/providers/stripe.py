@@ -74,7 +74,8 @@ def extract(payload: Payload, headers: Headers) -> Fields:
 
 def sign(cfg: Config, body: bytes, now: float) -> dict[str, str]:
     stamp = str(int(now))
-    signature = spec(cfg.tolerance_secs).sign(cfg.secrets[0].reveal(), body, Headers(), {"t": stamp})
+    mac = spec(cfg.tolerance_secs)
+    signature = mac.sign(cfg.secrets[0].reveal(), body, Headers(), {"t": stamp})
     return {HEADER: f"t={stamp},v1={signature}"}
 
 
@@ -105,8 +106,9 @@ def _customer_created(now: float) -> bytes:
         "object": "event",
         "api_version": "2024-06-20",
         "created": int(now),
-        "data": {"object": {"id": new_id("cus_"), "object": "customer", "email": "jenny.rosen@example.com",
-                            "name": "Jenny Rosen", "created": int(now), "livemode": False}},
+        "data": {"object": {"id": new_id("cus_"), "object": "customer",
+                            "email": "jenny.rosen@example.com", "name": "Jenny Rosen",
+                            "created": int(now), "livemode": False}},
         "livemode": False,
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},

@@ -99,9 +99,10 @@ class HmacSpec:
     `template` says what is signed: `{body}` (the raw body) or e.g. `{timestamp}.{body}` /
     `{id}.{timestamp}.{body}`, each placeholder other than `body` filled from `headers[name]`.
 
-    With `pairs` set (Stripe-style `t=1700000000,v1=ab..,v1=cd..`), the signature header is a list of
-    `key=value` items: the signatures are the values of key `pairs` (e.g. `v1`), and a placeholder
-    may also name another key of that header (`{t}.{body}`), which must then appear exactly once.
+    With `pairs` set (Stripe-style `t=1700000000,v1=ab..,v1=cd..`), the signature header is a list
+    of `key=value` items: the signatures are the values of key `pairs` (e.g. `v1`), and a
+    placeholder may also name another key of that header (`{t}.{body}`), which must then appear
+    exactly once.
     """
 
     header: str
@@ -131,17 +132,20 @@ class HmacSpec:
             if placeholder == "body":
                 parts.append(body)
             else:
-                parts.append(self._part(placeholder, request_headers, names, values).encode("latin-1"))
+                value = self._part(placeholder, request_headers, names, values)
+                parts.append(value.encode("latin-1"))
             pos = match.end()
         parts.append(self.template[pos:].encode())
         return b"".join(parts)
 
-    def check(self, request_headers: Headers, body: bytes, now: float, keys: Sequence[bytes]) -> None:
+    def check(self, request_headers: Headers, body: bytes, now: float,
+              keys: Sequence[bytes]) -> None:
         """Raise Reject unless one signature in the header matches one key."""
         value = required(request_headers, self.header, *self.aliases)
         texts, values = self._signatures(value)
         candidates = [raw for text in texts for raw in decode_signature(text, self.encodings)]
-        if not any_match(candidates, keys, self.message(request_headers, body, values), self.algorithm):
+        message = self.message(request_headers, body, values)
+        if not any_match(candidates, keys, message, self.algorithm):
             raise Reject(Reason.INVALID_SIGNATURE)
         # The signature is checked first, so an attacker cannot learn anything from the clock.
         if self.timestamp is not None:
@@ -187,7 +191,8 @@ def whsec_key(secret: bytes) -> bytes:
     try:
         key = base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
-        raise ValueError("a whsec_ secret is `whsec_` followed by base64 (as the sender shows it)") from None
+        raise ValueError("a whsec_ secret is `whsec_` followed by base64, as the sender shows it"
+                         ) from None
     if not key:
         raise ValueError("a whsec_ secret encodes an empty key")
     return key

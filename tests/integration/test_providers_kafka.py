@@ -1,0 +1,83 @@
+"""Standard Webhooks, GitHub, Stripe and a configured `generic` provider, end to end into the real
+(Tansu) broker: each signed delivery is one envelope on its provider's topic, GitHub's ping none."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.config import parse_config
+from gateway.dev.broker import Broker
+from gateway.envelope import Envelope
+from gateway.providers import REGISTRY
+from tests.helpers import read_topic
+
+pytestmark = pytest.mark.kafka
+
+SOURCES = {
+    "contacts": {"provider": "standard-webhooks", "header_prefix": "svix-",
+                 "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]},
+    "github": {"provider": "github", "secrets": ["gh-test-webhook-secret"]},
+    "stripe": {"provider": "stripe", "secrets": ["whsec_test_stripe_secret"]},
+    "acme": {"provider": "generic", "secrets": ["acme-test-signing-key"],
+             "hmac": {"header": "X-Acme-Signature", "algorithm": "sha512", "encoding": "base64",
+                      "prefix": "sha512=", "template": "{timestamp}.{body}",
+                      "headers": {"timestamp": "X-Acme-Timestamp"}},
+             "mapping": {"type": "/event/type", "type_prefix": "acme.", "id": "/event/id",
+                         "subject": "/data/object/id"}},
+}
+ACME_BODY = b'{"event":{"id":"evt_a1","type":"payment.succeeded"},"data":{"object":{"id":"pay_9"}}}'
+
+
+def connected(client: TestClient, timeout: float = 20.0) -> None:
+    """Wait (polling /readyz) until the publisher reaches the broker, so nothing is spooled."""
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").json().get("kafka") != "reachable":
+        assert time.monotonic() < deadline, "the publisher did not connect to the broker"
+        time.sleep(0.05)
+
+
+def test_each_new_provider_publishes_one_envelope_and_github_ping_none(
+        broker: Broker, tmp_path: Path) -> None:
+    prefix = f"t{uuid4().hex[:8]}"
+    cfg = parse_config({"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix},
+                        "storage": {"path": str(tmp_path)}, "sources": SOURCES})
+    deliveries = {  # source -> (body, expected type)
+        "contacts": (REGISTRY["standard-webhooks"].samples["contact.created"], "standard-webhooks.contact.created"),
+        "github": (REGISTRY["github"].samples["issues.opened"], "github.issues.opened"),
+        "stripe": (REGISTRY["stripe"].samples["payment_intent.succeeded"], "stripe.payment_intent.succeeded"),
+        "acme": (lambda now: ACME_BODY, "generic.acme.payment.succeeded"),
+    }
+    answers = {}
+    with TestClient(create_app(cfg)) as client:
+        connected(client)
+        for name, (sample, _) in deliveries.items():
+            now = time.time()
+            body = sample(now)
+            headers = REGISTRY[cfg.sources[name].provider].sign(cfg.sources[name], body, now)
+            answer = client.post(f"/webhooks/{name}", content=body, headers=headers)
+            assert answer.status_code == 200, (name, answer.text)
+            answers[name] = (answer.json()["id"], body)
+        ping = REGISTRY["github"].samples["ping"](time.time())
+        pinged = client.post("/webhooks/github", content=ping,
+                             headers=REGISTRY["github"].sign(cfg.sources["github"], ping, time.time()))
+        assert pinged.json() == {"status": "ignored"}
+
+    topics = {name: f"{prefix}.{cfg.sources[name].provider}" for name in deliveries}
+    records = read_topic(broker.bootstrap, sorted(topics.values()))
+    by_topic = {topic: [r for r in records if r.topic == topic] for topic in topics.values()}
+    for name, (expected_id, body) in answers.items():
+        [record] = by_topic[topics[name]]  # exactly one: the ping never reached Kafka
+        event = msgspec.json.decode(record.value, type=Envelope)
+        assert (event.id, event.type, event.source) == (expected_id, deliveries[name][1], f"/webhooks/{name}")
+        assert bytes(event.data) == body
+        assert record.key == (event.subject or event.id).encode()
+    contact = json.loads(answers["contacts"][1])
+    assert json.loads(by_topic[topics["contacts"]][0].value)["subject"] == contact["data"]["id"]
