@@ -117,9 +117,8 @@ class AuditLog:
         for segment in segments[: max(0, len(segments) - self.max_segments)]:
             path = _name(self.slot, segment)
             if segment >= cursor.segment:  # never shipped: lost to the bound, say so
-                lost = sum(1 for _ in path.open("rb"))
-                if segment == cursor.segment:
-                    lost = sum(1 for _ in _lines_from(path, cursor.offset))
+                start = cursor.offset if segment == cursor.segment else 0
+                lost = sum(1 for _ in _lines_from(path, start))
                 self.dropped += lost
                 log.warning("audit log full: %d unshipped records dropped from %s", lost, path.name)
             path.unlink(missing_ok=True)

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
-from gateway.commands import check_config, dev, schemas, send, serve, tail, topics
+from gateway.commands import audit, check_config, dev, schemas, secrets, send, serve, tail, topics
 from gateway.errors import ConfigError
 
-COMMANDS = (serve, check_config, dev, send, tail, schemas, topics)
+COMMANDS = (serve, check_config, dev, send, tail, schemas, topics, audit, secrets)
 
 
 def parser() -> argparse.ArgumentParser:
