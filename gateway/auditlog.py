@@ -110,6 +110,16 @@ class AuditLog:
         if self._fd is not None:
             os.fsync(self._fd)
 
+    async def sync_async(self) -> None:
+        """fsync off the event loop, on a duplicate descriptor (rotation may close the original)."""
+        if self._fd is None:
+            return
+        fd = os.dup(self._fd)
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+
     def _prune(self) -> None:
         assert self.slot is not None
         segments = _segments(self.slot)
@@ -245,10 +255,10 @@ class Shipper:
 
     async def ship_once(self) -> int:
         """Publish one batch; the cursor moves past the longest acknowledged prefix."""
-        batch = self._log.pending(self._batch)
+        batch = await asyncio.to_thread(self._log.pending, self._batch)
         if not batch:
             return 0
-        self._log.sync()
+        await self._log.sync_async()
         results = await asyncio.gather(
             *(self._publisher.publish(self._record(line), self._timeout) for _, line in batch),
             return_exceptions=True,
@@ -259,7 +269,7 @@ class Shipper:
                 break
             done += 1
         if done:
-            self._log.commit(batch[done - 1][0])
+            await asyncio.to_thread(self._log.commit, batch[done - 1][0])
             self.shipped += done
         if done < len(batch):
             raise Unavailable(f"publishing audit records to {self._topic}: {done}/{len(batch)} acked")
