@@ -72,7 +72,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
     storage = config.storage
     store = Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
                   max_entries=storage.dedupe_max_entries, clock=clock)
-    drainer = Drainer(store, publisher, storage.path / "drain.lock", config.kafka.ack_timeout_ms / 1000)
+    drainer = Drainer(store, publisher, storage.path / "drain.lock")
     credential_headers = frozenset().union(*(s.credential_headers for s in build_sources(config).values()))
     auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
                       install_salt(storage.path), credential_headers,
@@ -80,6 +80,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
     pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake)
     default_limit = max(s.config.max_body_bytes for s in pipeline.sources.values())
     stopping = threading.Event()
+    in_flight = [0]  # webhook requests being handled, for /readyz (shutdown waits for them)
 
     async def webhook(request: Request) -> Response:
         name = request.path_params["source"]
@@ -93,7 +94,11 @@ def create_app(config: Config, publisher: Publisher | None = None,
             answer = pipeline.reject(info, Reason.BODY_TOO_LARGE, name, b"", too_large.size)
             answer.headers["Connection"] = "close"  # the rest of the body is never read
             return respond(answer)
-        return respond(await pipeline.handle(name, info, body))
+        in_flight[0] += 1
+        try:
+            return respond(await pipeline.handle(name, info, body))
+        finally:
+            in_flight[0] -= 1
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
@@ -107,6 +112,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
         body = {
             "ready": ready,
             "shutting_down": stopping.is_set(),
+            "in_flight": in_flight[0],
             "kafka": "reachable" if kafka else "unreachable",
             "spool": {"writable": spool_ok, "depth": depth,
                       "oldest_age_secs": round(clock() - oldest, 3) if oldest else None},

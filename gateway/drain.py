@@ -14,8 +14,8 @@ import logging
 import os
 from pathlib import Path
 
-from gateway.publish import Publisher, Unavailable
-from gateway.store import Store, StoreError
+from gateway.publish import Ack, Publisher, Record, Unavailable
+from gateway.store import Spooled, Store, StoreError
 
 log = logging.getLogger("gateway.drain")
 
@@ -26,11 +26,10 @@ POLL_SECS = 0.5  # other workers may spool: look again this often when idle
 
 
 class Drainer:
-    def __init__(self, store: Store, publisher: Publisher, lock_path: Path, ack_timeout: float) -> None:
+    def __init__(self, store: Store, publisher: Publisher, lock_path: Path) -> None:
         self._store = store
         self._publisher = publisher
         self._lock_path = lock_path
-        self._timeout = max(ack_timeout, 5.0)
         self._wake = asyncio.Event()
         self._lock_fd: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -85,12 +84,15 @@ class Drainer:
                 await asyncio.sleep(backoff)  # not _idle: new spooled events must not hurry a retry
                 backoff = min(backoff * 2, BACKOFF_MAX_SECS)
 
-    async def _publish(self, spooled: list) -> bool:
+    async def _send(self, record: Record) -> Ack:
+        # No timeout of our own: every send settles within the publisher's delivery timeout, and
+        # giving up earlier would publish the event again later (a duplicate).
+        return await self._publisher.send(record).result
+
+    async def _publish(self, spooled: list[Spooled]) -> bool:
         """Publish a batch in order (one sender thread keeps send order); remove what was acked."""
-        results = await asyncio.gather(
-            *(self._publisher.publish(item.record, self._timeout) for item in spooled),
-            return_exceptions=True,
-        )
+        results = await asyncio.gather(*(self._send(item.record) for item in spooled),
+                                       return_exceptions=True)
         acked = [item.seq for item, result in zip(spooled, results, strict=True)
                  if not isinstance(result, BaseException)]
         failed = len(spooled) - len(acked)

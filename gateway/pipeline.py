@@ -25,7 +25,7 @@ from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
 from gateway.replay import stale
-from gateway.publish import Publisher, Record, Unavailable
+from gateway.publish import Ack, Publisher, Record, Sending, Unavailable
 from gateway.sources import Source, build_sources
 from gateway.store import Store, StoreError
 
@@ -120,20 +120,48 @@ class Pipeline:
             record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped))
             outcome, status = Outcome.DEADLETTERED, 202
         key = (source.name, mapped.id)
-        if self.publisher.connected and not self.store.has_spooled():
-            try:
-                await self.publisher.publish(record, self._ack_timeout)
-            except Unavailable:
-                pass  # not acknowledged in time: keep it ourselves
-            else:
-                await self._mark(key)
-                return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
+        safe = Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
+        spooled = Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
+        if not self.publisher.connected or self.store.has_spooled():
+            return await self._spool(record, key, spooled)
+        try:
+            sending = self.publisher.send(record)
+            await asyncio.wait_for(asyncio.shield(sending.result), self._ack_timeout)
+        except Unavailable:
+            return await self._spool(record, key, spooled)
+        except TimeoutError:
+            if sending.withdraw():  # never sent: the spool is its only owner
+                return await self._spool(record, key, spooled)
+            return await self._spool_late(sending, record, key, spooled)
+        await self._mark(key)
+        return safe
+
+    async def _spool(self, record: Record, key: Key, answer: Answer) -> Answer:
         try:
             await self.store.spool(record, key)  # one fsynced transaction with the dedupe mark
         except StoreError:
             return unavailable()
         self._on_spooled()
-        return Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
+        return answer
+
+    async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Answer) -> Answer:
+        """The record was sent but not acknowledged in time. Keep a copy, held from the drainer
+        until the first send settles: acked -> the copy is removed (published once); failed ->
+        the copy is released to the drainer. If this process dies first, the hold expires."""
+        try:
+            seq = await self.store.spool(record, key, hold_secs=self.publisher.delivery_timeout_secs)
+        except StoreError:
+            return unavailable()
+
+        def settled(result: asyncio.Future[Ack]) -> None:
+            acked = not result.cancelled() and result.exception() is None
+            task = asyncio.ensure_future(self.store.remove([seq]) if acked else self.store.release(seq))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # logged by the store
+            if not acked:
+                self._on_spooled()
+
+        sending.result.add_done_callback(settled)
+        return answer
 
     async def _mark(self, key: Key) -> None:
         """Right after the broker's ack. If the mark cannot be written the event is still safe in

@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS spool (
     key BLOB NOT NULL,
     value BLOB NOT NULL,
     headers BLOB NOT NULL,
-    spooled_at REAL NOT NULL
+    spooled_at REAL NOT NULL,
+    -- while > now, a worker still awaits this event's first send (its ack was late): not drained
+    hold_until REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS seen (
     source TEXT NOT NULL,
@@ -68,10 +70,11 @@ class Spooled:
 
 @dataclass(slots=True)
 class _Job:
-    kind: str  # "spool" (durable), "mark" or "remove" (crash-safe, not power-cut-safe)
+    kind: str  # "spool" (fsynced); "mark", "remove", "release" (crash-safe, not power-cut-safe)
     records: Sequence[Record] = ()
     keys: Sequence[Key] = ()
     seqs: Sequence[int] = ()
+    hold_secs: float = 0.0
     done: Callable[[BaseException | None], None] = field(default=lambda error: None)
 
 
@@ -86,6 +89,7 @@ class Store:
         self._writer: threading.Thread | None = None
         self._readers = threading.local()
         self.failures = 0  # writes refused by the disk, for metrics
+        self.commits = 0  # transactions committed (group commit makes this << writes)
         self.healthy = True  # whether the last write succeeded, for /readyz
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -141,18 +145,33 @@ class Store:
         return int(count), oldest
 
     def batch(self, limit: int) -> list[Spooled]:
-        """The oldest spooled events, in arrival order."""
+        """The oldest spooled events in arrival order, up to the first one still held (its first
+        send may yet be acknowledged; publishing past it would reorder its key)."""
         rows = self._read().execute(
-            "SELECT seq, topic, key, value, headers, spooled_at FROM spool ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, topic, key, value, headers, spooled_at, hold_until FROM spool"
+            " ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
-        return [Spooled(seq, Record(topic, key, value, list(_headers_decode(headers))), at)
-                for seq, topic, key, value, headers, at in rows]
+        now = self.clock()
+        ready = []
+        for seq, topic, key, value, headers, at, hold_until in rows:
+            if hold_until > now:
+                break
+            ready.append(Spooled(seq, Record(topic, key, value, list(_headers_decode(headers))), at))
+        return ready
 
     # -- writes (group-committed on the writer thread, awaited from the loop) --------------------
 
-    async def spool(self, record: Record, key: Key) -> None:
-        """Durably keep `record` and mark `key` seen, in one fsynced transaction."""
-        await self._submit(_Job("spool", records=[record], keys=[key]))
+    async def spool(self, record: Record, key: Key, hold_secs: float = 0.0) -> int:
+        """Durably keep `record` and mark `key` seen, in one fsynced transaction -> its seq.
+
+        `hold_secs` keeps the drainer off it while an earlier send of the same record may still be
+        acknowledged; the caller then removes it (acked) or releases it (failed)."""
+        job = _Job("spool", records=[record], keys=[key], hold_secs=hold_secs)
+        await self._submit(job)
+        return job.seqs[0]
+
+    async def release(self, seq: int) -> None:
+        await self._submit(_Job("release", seqs=[seq]))
 
     async def mark(self, key: Key) -> None:
         await self._submit(_Job("mark", keys=[key]))
@@ -228,6 +247,7 @@ class Store:
                 job.done(error)
             return
         self.healthy = True
+        self.commits += 1
         for job in jobs:
             job.done(None)
 
@@ -244,13 +264,20 @@ class Store:
 
 
 def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
-    if job.records:
-        conn.executemany(
-            "INSERT INTO spool (topic, key, value, headers, spooled_at) VALUES (?, ?, ?, ?, ?)",
-            [(r.topic, r.key, r.value, _headers_encode(r.headers), now) for r in job.records],
-        )
+    if job.kind == "spool":
+        job.seqs = [
+            conn.execute(
+                "INSERT INTO spool (topic, key, value, headers, spooled_at, hold_until)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (r.topic, r.key, r.value, _headers_encode(r.headers), now,
+                 now + job.hold_secs if job.hold_secs else 0),
+            ).lastrowid or 0
+            for r in job.records
+        ]
     if job.keys:
         conn.executemany("INSERT OR REPLACE INTO seen (source, id, at) VALUES (?, ?, ?)",
                          [(source, id_, now) for source, id_ in job.keys])
-    if job.seqs:
+    if job.kind == "remove":
         conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq,) for seq in job.seqs])
+    elif job.kind == "release":
+        conn.executemany("UPDATE spool SET hold_until = 0 WHERE seq = ?", [(seq,) for seq in job.seqs])

@@ -81,8 +81,9 @@ class GatewayProcess:
     def start(self, timeout: float = 20.0) -> GatewayProcess:
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path),
                "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
-        self.process = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "ab"),
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

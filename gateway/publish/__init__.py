@@ -6,6 +6,8 @@ one error the pipeline knows, meaning "not safe in Kafka; spool it or answer 503
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,12 +31,47 @@ class Unavailable(Exception):
     """The broker did not acknowledge in time, is unreachable, or refused the record."""
 
 
+class Sending:
+    """A record handed to the publisher. `result` resolves to its Ack or fails with Unavailable,
+    always within the publisher's delivery timeout; it is never cancelled by the publisher."""
+
+    __slots__ = ("result", "_lock", "_state")
+
+    def __init__(self, result: asyncio.Future[Ack]) -> None:
+        self.result = result
+        self._lock = threading.Lock()
+        self._state = "queued"  # -> "sent" (handed to the client library) or "withdrawn"
+
+    def mark_sent(self) -> bool:
+        """Called by the publisher just before sending: False if the caller withdrew it."""
+        with self._lock:
+            if self._state == "withdrawn":
+                return False
+            self._state = "sent"
+            return True
+
+    def withdraw(self) -> bool:
+        """The caller gives up: True if the record was not sent and never will be."""
+        with self._lock:
+            if self._state == "sent":
+                return False
+            self._state = "withdrawn"
+            return True
+
+
 class Publisher(Protocol):
     async def start(self) -> None:
         """Begin connecting; must return promptly even when no broker is up."""
 
+    def send(self, record: Record) -> Sending:
+        """Hand the record over without waiting; raise Unavailable at once if there is no broker."""
+
     async def publish(self, record: Record, timeout: float) -> Ack:
         """Await the broker's ack for at most `timeout` seconds; raise Unavailable otherwise."""
+
+    @property
+    def delivery_timeout_secs(self) -> float:
+        """The longest a Sending's result can take to resolve."""
 
     @property
     def connected(self) -> bool:

@@ -28,7 +28,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 
-from gateway.publish import Ack, Record, Unavailable
+from gateway.publish import Ack, Record, Sending, Unavailable
 
 log = logging.getLogger("gateway.kafka")
 
@@ -122,20 +122,31 @@ class KafkaPublisher:
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def publish(self, record: Record, timeout: float) -> Ack:
+    @property
+    def delivery_timeout_secs(self) -> float:
+        return float(self._config["delivery_timeout_ms"]) / 1000 + 1.0
+
+    def send(self, record: Record) -> Sending:
         producer = self._producer
         if producer is None or self._loop is None:
             raise Unavailable("no kafka producer (broker unreachable)")
-        done: asyncio.Future[Ack] = self._loop.create_future()
-        self._sender.submit(self._send, producer, record, done)
+        sending = Sending(self._loop.create_future())
+        self._sender.submit(self._send, producer, record, sending)
+        return sending
+
+    async def publish(self, record: Record, timeout: float) -> Ack:
+        sending = self.send(record)
         try:
-            return await asyncio.wait_for(done, timeout)
+            return await asyncio.wait_for(asyncio.shield(sending.result), timeout)
         except TimeoutError:
             self._connected = False
+            sending.withdraw()
             raise Unavailable(f"publishing to topic {record.topic}: no ack within {timeout:.1f}s") from None
 
-    def _send(self, producer: KafkaProducer, record: Record, done: asyncio.Future[Ack]) -> None:
-        if done.done():  # the handler already gave up: do not publish behind its back
+    def _send(self, producer: KafkaProducer, record: Record, sending: Sending) -> None:
+        done = sending.result
+        if not sending.mark_sent():  # the caller already gave up and keeps the event itself
+            self._resolve(done, lambda: done.set_exception(Unavailable("withdrawn before sending")))
             return
         try:
             future = producer.send(record.topic, value=record.value, key=record.key,

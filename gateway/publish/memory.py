@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.publish import Ack, Record, Unavailable
+import asyncio
+
+from gateway.publish import Ack, Record, Sending, Unavailable
 
 
 class MemoryPublisher:
@@ -13,11 +15,19 @@ class MemoryPublisher:
     async def start(self) -> None:
         return None
 
-    async def publish(self, record: Record, timeout: float) -> Ack:
+    delivery_timeout_secs = 1.0
+
+    def send(self, record: Record) -> Sending:
         if not self.available:
             raise Unavailable("memory publisher switched off")
         self.records.append(record)
-        return Ack(record.topic, 0, len(self.records) - 1)
+        sending = Sending(asyncio.get_running_loop().create_future())
+        sending.mark_sent()
+        sending.result.set_result(Ack(record.topic, 0, len(self.records) - 1))
+        return sending
+
+    async def publish(self, record: Record, timeout: float) -> Ack:
+        return await self.send(record).result
 
     @property
     def connected(self) -> bool:
