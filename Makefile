@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test schemas clean
+.PHONY: dev test chromium schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,15 @@ $(BIN)/.installed: pyproject.toml
 dev: $(BIN)/.installed          ## run the gateway on the embedded broker with a demo config
 	$(BIN)/webhook-gateway dev
 
-test: $(BIN)/.installed         ## the whole test suite (unit + against the real broker)
+test: $(BIN)/.installed chromium  ## the whole test suite (unit + against the real broker + browser)
 	$(BIN)/pytest
+
+# The status page's browser test drives Debian's headless Chromium. Installed once (CI runs as root
+# on a clean machine); when it cannot be installed the browser test skips and says why.
+chromium:
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium could not be installed: tests/browser will be skipped"
 
 schemas: $(BIN)/.installed      ## regenerate schemas/ from the code's types
 	$(BIN)/webhook-gateway schemas --out schemas
