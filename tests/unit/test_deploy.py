@@ -44,7 +44,21 @@ def dockerfile_instruction(name: str) -> str:
 
 
 def env_refs(text: str) -> set[str]:
-    return set(ENV_REF.findall(text))
+    """The env: references among the config's values (comments are not references)."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and (match := ENV_REF.fullmatch(value)):
+            found.add(match[1])
+
+    walk(yaml.safe_load(text))
+    return found
 
 
 def check(config_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Config:
