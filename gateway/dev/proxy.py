@@ -1,4 +1,4 @@
-"""A TCP proxy between the gateway and the broker, for fault injection.
+"""A TCP proxy between the gateway and the broker, for fault injection (tests, bench/outage.py).
 
 Tansu keeps records in memory, so stopping it loses what it had acknowledged. To take Kafka away
 from the gateway without losing what it already holds, the broker advertises this proxy's port and
@@ -47,9 +47,16 @@ class Proxy:
 
     def close(self) -> None:
         self.down()
+        self._call(self._cancel_tasks())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _listen(self) -> None:
         if self._server is None:

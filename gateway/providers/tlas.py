@@ -7,6 +7,7 @@ no event id: the envelope id is the SHA-256 of the body, so identical redeliveri
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import msgspec
@@ -57,14 +58,14 @@ def sign(cfg: Config, body: bytes, now: float) -> dict[str, str]:
 
 def _sample(event: str):
     def build(now: float) -> bytes:
-        number = int(now * 1000) % 100000
+        number = secrets.randbelow(10**8)  # a fresh application per sample: no accidental dedupe
         return json.dumps({
             "event": event,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "data": {
-                "applicationId": f"APP-{time.gmtime(now).tm_year}-{number:05d}",
+                "applicationId": f"APP-{time.gmtime(now).tm_year}-{number:08d}",
                 "licenseType": "TRADE_LICENSE",
-                "applicantId": f"DL-{number * 97 % 100000000:08d}",
+                "applicantId": f"DL-{secrets.randbelow(10**8):08d}",
             },
         }).encode()
 
