@@ -1,5 +1,6 @@
 """`webhook-gateway schemas --out DIR`: write the JSON Schemas of the envelope, dead-letter and audit
-records and of each provider's payload, generated from the code's types."""
+records and of each provider's payload, and the AsyncAPI document of the topics (asyncapi.json),
+generated from the code's types."""
 
 from __future__ import annotations
 
