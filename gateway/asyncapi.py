@@ -18,12 +18,13 @@ from gateway.providers import REGISTRY
 
 REF = "#/components/schemas/{name}"
 KAFKA_BINDING = "0.5.0"
+Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # (channel, operation, message)
 PREFIX = {"prefix": {"default": "webhooks",
                      "description": "`kafka.topic_prefix` of the gateway's configuration"}}
 
 
 def _header_schema() -> dict[str, Any]:
-    """The record headers, read off gateway.envelope.record_headers (ce_subject only with a subject)."""
+    """The record headers, read off gateway.envelope.record_headers (ce_subject: with a subject)."""
     sample = Envelope(specversion="1.0", id="i", source="s", type="t", subject="x", time="t",
                       datacontenttype="application/json", data=msgspec.Raw(b"{}"), provider="p",
                       receivedat="t", authscheme="none")
@@ -68,7 +69,7 @@ def _asyncapi_schema(schema: Any) -> Any:
     return found
 
 
-def _provider_parts(name: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _provider_parts(name: str, data: dict[str, Any]) -> Parts:
     """-> (channel, operation, message) of one provider's topic."""
     message_id = f"{name}.envelope"
     message = {
@@ -87,7 +88,8 @@ def _provider_parts(name: str, data: dict[str, Any]) -> tuple[dict[str, Any], di
         ]},
         "correlationId": {"description": "the envelope id: the same for every retry of a delivery",
                           "location": "$message.header#/ce_id"},
-        "bindings": _key("the envelope's `subject`, or its `id` when it has no subject: one entity's "
+        "bindings": _key("the envelope's `subject`, or its `id` when it has no subject: "
+                         "one entity's "
                          "events share a partition, in order"),
     }
     channel = {
@@ -104,7 +106,7 @@ def _provider_parts(name: str, data: dict[str, Any]) -> tuple[dict[str, Any], di
     return channel, operation, message
 
 
-def _fixed_parts() -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+def _fixed_parts() -> dict[str, Parts]:
     deadletter = {
         "name": "deadletter", "title": "dead letter", "contentType": "application/json",
         "summary": "An authenticated request whose payload could not be mapped; never dropped.",
@@ -113,9 +115,11 @@ def _fixed_parts() -> dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, 
     }
     rejected = {
         "name": "rejected", "title": "audit record", "contentType": "application/json",
-        "summary": "One rejected request; credential headers hold keyed fingerprints, never values.",
+        "summary": "One rejected request; credential headers hold keyed fingerprints, "
+                   "never values.",
         "payload": {"$ref": REF.format(name="AuditRecord")},
-        "bindings": _key("the audit record's `source` (the source name, or the unknown path segment)"),
+        "bindings": _key("the audit record's `source` (the source name, "
+                         "or the unknown path segment)"),
     }
     parts = {}
     for name, message, what in (("deadletter", deadletter, "unmappable authenticated payloads"),

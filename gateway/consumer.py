@@ -85,7 +85,7 @@ def typed_data(envelope: Envelope) -> Any:
 
 
 def ce_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
-    """The `ce_*` headers as text, without the prefix: route on `["type"]` without parsing the value."""
+    """The `ce_*` headers as text, without the prefix: route on `["type"]`, no parsing needed."""
     found = {}
     for name, value in headers or ():
         if name.startswith("ce_") and value is not None:

@@ -1,7 +1,7 @@
 """A webhook-gateway consumer: decode each envelope, skip repeats, handle the provider's typed data.
 
     pip install webhook-gateway      # for gateway.consumer (it needs no Kafka client itself)
-    python docs/examples/consumer.py --bootstrap kafka:9092 --group billing webhooks.iof webhooks.tlas
+    python docs/examples/consumer.py --bootstrap kafka:9092 --group billing webhooks.iof
 
 At-least-once: offsets are committed after a batch is handled, so a crash replays the batch, and
 the gateway may deliver an event more than once (a provider retry that reached another replica, a
@@ -24,9 +24,11 @@ log = logging.getLogger("consumer")
 
 
 def handle(envelope: Envelope, data: object) -> None:
-    """Your business logic. `data` is the provider's payload type (gateway.providers.<name>.Event)."""
-    print(f"handled {envelope.source} {envelope.id} {envelope.type} subject={envelope.subject}",
-          flush=True)
+    """Your business logic; `data` is the provider's payload type (gateway.providers.*.Event)."""
+    print(
+        f"handled {envelope.source} {envelope.id} {envelope.type} subject={envelope.subject}",
+        flush=True,
+    )
 
 
 def option(pair: str) -> tuple[str, object]:
@@ -40,10 +42,19 @@ def main() -> int:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--group", default="example-consumer")
     parser.add_argument("--recent", type=int, default=100_000, help="ids remembered for dedupe")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a KafkaConsumer option, e.g. security_protocol=SSL (repeatable)")
-    parser.add_argument("--stop-after", type=int, metavar="N",
-                        help="stop after N records (demos, tests); default: run until Ctrl-C")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a KafkaConsumer option, e.g. security_protocol=SSL (repeatable)",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after N records (demos, tests); default: run until Ctrl-C",
+    )
     args = parser.parse_args()
 
     consumer = KafkaConsumer(
@@ -65,7 +76,9 @@ def main() -> int:
                     try:
                         envelope = decode(record.value)
                         data = typed_data(envelope)
-                    except DecodeError as exc:  # outside the contract: park it, keep the stream going
+                    except (
+                        DecodeError
+                    ) as exc:  # outside the contract: park it, keep the stream going
                         log.error("%s@%d: %s", record.topic, record.offset, exc)
                         continue
                     if recent.first_time(envelope):

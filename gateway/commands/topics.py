@@ -6,7 +6,7 @@ leaves existing ones alone, so running it again creates nothing. Settings:
   same bound the gateway's producer uses for `max_request_size`;
 - `min.insync.replicas` = 2 when the replication factor is 2 or more, so an acks=all ack means two
   brokers hold the record (docs/scaling.md);
-- the replication factor defaults to min(3, brokers in the cluster), announced with a warning below 3.
+- the replication factor defaults to min(3, brokers in the cluster), with a warning below 3.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class TopicPlan:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    cmd = commands.add_parser("topics", help="create or list the config's Kafka topics", description=__doc__,
+    cmd = commands.add_parser("topics", help="create or list the config's Kafka topics",
+                              description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create the missing topics (idempotent)")
@@ -126,8 +127,10 @@ def run_create(args: argparse.Namespace) -> int:
             created = 0
             for topic in plans:
                 if topic.name in existing:
-                    print(f"  exists   {topic.name}  ({existing[topic.name]} partitions; left as it is)")
-                elif admin.create(topic.name, topic.partitions, topic.replication_factor, topic.configs):
+                    print(f"  exists   {topic.name}  "
+                          f"({existing[topic.name]} partitions; left as it is)")
+                elif admin.create(topic.name, topic.partitions, topic.replication_factor,
+                                  topic.configs):
                     created += 1
                     settings = ", ".join(f"{k}={v}" for k, v in topic.configs.items())
                     print(f"  created  {topic.name}  ({topic.partitions} partitions, replication "

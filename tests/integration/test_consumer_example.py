@@ -1,5 +1,5 @@
 """Two gateway replicas, the real broker, and docs/examples/consumer.py: what reaches Kafka matches
-schemas/asyncapi.json, and the example consumer handles a delivery that both replicas published once."""
+schemas/asyncapi.json, and the example consumer handles once a delivery both replicas published."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def _replica(tmp_path: Path, name: str, bootstrap: str, prefix: str) -> GatewayP
     return GatewayProcess(write_config(tmp_path / f"{name}.yaml", data))
 
 
-def _post(replica: GatewayProcess, source: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    answer = httpx.post(f"{replica.url}/webhooks/{source}", content=body, headers=headers, timeout=10)
+def _post(
+    replica: GatewayProcess, source: str, body: bytes, headers: dict[str, str]
+) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{replica.url}/webhooks/{source}", content=body, headers=headers, timeout=10
+    )
     assert answer.status_code in (200, 202), answer.text  # published, or spooled and drained later
     return answer.json()
 
@@ -55,7 +59,9 @@ def test_a_delivery_published_by_two_replicas_is_handled_once(broker, tmp_path) 
         iof = build(config, "iof", "contract.created", now)
         first = _post(a, "iof", *iof)
         assert _post(a, "iof", *iof)["status"] == "duplicate"  # the replica's own window
-        assert _post(b, "iof", *iof)["id"] == first["id"]  # another replica: same id, published again
+        assert (
+            _post(b, "iof", *iof)["id"] == first["id"]
+        )  # another replica: same id, published again
         _post(a, "tlas", *build(config, "tlas", "certificate.issued", now))
         _post(b, "azakaw-acme", *build(config, "azakaw-acme", "RiskAssessmentCalculated", now))
     finally:
@@ -75,15 +81,33 @@ def test_a_delivery_published_by_two_replicas_is_handled_once(broker, tmp_path) 
         assert record.key.decode() == value.get("subject", value["id"])
 
     run = subprocess.run(
-        [sys.executable, str(EXAMPLE), *wanted, "--bootstrap", broker.bootstrap,
-         "--group", f"g{prefix}", "--stop-after", str(len(records)),
-         # Tansu holds a group join for about half the session timeout (kafka-python's default: 45 s)
-         "--option", "session_timeout_ms=3000", "--option", "max_poll_interval_ms=3000",
-         "--option", "heartbeat_interval_ms=1000"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        [
+            sys.executable,
+            str(EXAMPLE),
+            *wanted,
+            "--bootstrap",
+            broker.bootstrap,
+            "--group",
+            f"g{prefix}",
+            "--stop-after",
+            str(len(records)),
+            # Tansu holds a group join for about half the session timeout (kafka-python: 45 s)
+            "--option",
+            "session_timeout_ms=3000",
+            "--option",
+            "max_poll_interval_ms=3000",
+            "--option",
+            "heartbeat_interval_ms=1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     handled = [line.split()[2] for line in run.stdout.splitlines() if line.startswith("handled ")]
-    skipped = [line.split()[3] for line in run.stdout.splitlines() if line.startswith("skipped repeat ")]
+    skipped = [
+        line.split()[3] for line in run.stdout.splitlines() if line.startswith("skipped repeat ")
+    ]
     assert sorted(handled) == sorted({json.loads(r.value)["id"] for r in records})
     assert skipped == [first["id"]]

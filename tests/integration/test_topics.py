@@ -31,8 +31,14 @@ def _config_file(tmp_path: Path, bootstrap: str) -> tuple[Path, str]:
 
 def test_create_makes_every_implied_topic_then_creates_nothing(broker, tmp_path, capsys) -> None:
     path, prefix = _config_file(tmp_path, broker.bootstrap)
-    wanted = {f"{prefix}.iof", f"{prefix}.compliancely", f"{prefix}-custom.tlas", f"{prefix}.azakaw",
-              f"{prefix}.deadletter", f"{prefix}.rejected"}
+    wanted = {
+        f"{prefix}.iof",
+        f"{prefix}.compliancely",
+        f"{prefix}-custom.tlas",
+        f"{prefix}.azakaw",
+        f"{prefix}.deadletter",
+        f"{prefix}.rejected",
+    }
 
     assert main(["topics", "create", "--config", str(path), "--partitions", "3"]) == 0
     first = capsys.readouterr().out
@@ -76,8 +82,12 @@ def test_unreachable_broker_is_a_clear_error_not_a_traceback(tmp_path) -> None:
     # which would warn inside whichever test ran next
     data = config_dict(tmp_path / "state", "127.0.0.1:9", bootstrap_timeout_ms=1000)
     path = write_config(tmp_path / "gateway.yaml", data)
-    run = subprocess.run([sys.executable, "-m", "gateway", "topics", "list", "--config", str(path)],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "topics", "list", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1
     assert run.stderr.startswith("topics list: connecting to kafka 127.0.0.1:9: ")
     assert "Traceback" not in run.stderr
@@ -88,9 +98,14 @@ def test_dead_letter_of_the_largest_body_fits_the_topic_setting(tmp_path) -> Non
     data["sources"]["iof"]["max_body_bytes"] = 4 * 1_048_576
     config = load_config(write_config(tmp_path / "gateway.yaml", data))
     body = b"\xff" * config.sources["iof"].max_body_bytes
-    letter = DeadLetter(id=hashlib.sha256(body).hexdigest(), at="2026-11-23T10:30:00.123Z",
-                        source="iof", provider="iof", reason="not_utf8",
-                        body_base64=base64.b64encode(body).decode())
+    letter = DeadLetter(
+        id=hashlib.sha256(body).hexdigest(),
+        at="2026-11-23T10:30:00.123Z",
+        source="iof",
+        provider="iof",
+        reason="not_utf8",
+        body_base64=base64.b64encode(body).decode(),
+    )
     deadletter = next(p for p in plan(config, 6, 3) if p.name.endswith(".deadletter"))
     assert len(encode(letter)) < int(deadletter.configs["max.message.bytes"])
     assert deadletter.configs["min.insync.replicas"] == "2"

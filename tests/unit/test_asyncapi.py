@@ -1,4 +1,4 @@
-"""schemas/ is what the code generates (drift test), and schemas/asyncapi.json is a valid AsyncAPI 3.0
+"""schemas/ is what the code generates (drift test); schemas/asyncapi.json is a valid AsyncAPI 3.0
 document that describes every topic the gateway writes, with the envelopes it really produces."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 
 from gateway import schemas
-from gateway.asyncapi import document
 from gateway.envelope import Envelope, encode_envelope, record_headers, record_key
 from gateway.headers import Headers
 from gateway.map import map_delivery
@@ -42,8 +41,10 @@ def test_committed_schemas_are_what_the_code_generates() -> None:
 
 def test_the_document_is_valid_asyncapi_3(doc: dict[str, Any]) -> None:
     meta = json.loads(META.read_text())
-    errors = [f"{list(e.absolute_path)}: {e.message[:200]}"
-              for e in jsonschema.Draft7Validator(meta).iter_errors(doc)]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message[:200]}"
+        for e in jsonschema.Draft7Validator(meta).iter_errors(doc)
+    ]
     assert not errors
     assert doc["asyncapi"] == "3.0.0"
 
@@ -66,14 +67,21 @@ def _message(doc: dict[str, Any], channel: str) -> dict[str, Any]:
 
 
 def _produced(fixture: Fixture) -> Envelope:
-    mapped = map_delivery(fixture.source(), Headers(fixture.headers), fixture.body, "hmac-sha256",
-                          datetime.fromtimestamp(fixture.now, UTC))
+    mapped = map_delivery(
+        fixture.source(),
+        Headers(fixture.headers),
+        fixture.body,
+        "hmac-sha256",
+        datetime.fromtimestamp(fixture.now, UTC),
+    )
     assert isinstance(mapped, Envelope)
     return mapped
 
 
 @pytest.mark.parametrize("fixture", ACCEPTED, ids=lambda f: f.id)
-def test_a_produced_record_matches_its_channels_message(doc: dict[str, Any], fixture: Fixture) -> None:
+def test_a_produced_record_matches_its_channels_message(
+    doc: dict[str, Any], fixture: Fixture
+) -> None:
     envelope = _produced(fixture)
     message = _message(doc, fixture.provider)
     _validator(doc, message["payload"]).validate(json.loads(encode_envelope(envelope)))
@@ -97,11 +105,18 @@ def test_headers_without_a_subject_omit_ce_subject(doc: dict[str, Any]) -> None:
     schema = doc["components"]["schemas"]["RecordHeaders"]
     assert "ce_subject" in schema["properties"] and "ce_subject" not in schema["required"]
     assert {"ce_id", "ce_source", "ce_type", "ce_time", "ce_specversion", "content-type"} <= set(
-        schema["required"])
+        schema["required"]
+    )
 
 
 def test_dead_letter_and_rejected_channels_carry_their_record_schemas(doc: dict[str, Any]) -> None:
     assert _message(doc, "deadletter")["payload"] == {"$ref": "#/components/schemas/DeadLetter"}
     assert _message(doc, "rejected")["payload"] == {"$ref": "#/components/schemas/AuditRecord"}
     assert doc["components"]["schemas"]["DeadLetter"]["required"] == [
-        "id", "at", "source", "provider", "reason", "body_base64"]
+        "id",
+        "at",
+        "source",
+        "provider",
+        "reason",
+        "body_base64",
+    ]

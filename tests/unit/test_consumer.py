@@ -48,8 +48,9 @@ def schema(name: str) -> jsonschema.protocols.Validator:
 def produced_today(fixture: Fixture) -> bytes:
     """The record value the gateway writes for the fixture's request, through the real mapper."""
     received = datetime.fromtimestamp(fixture.now, UTC)
-    envelope = map_delivery(fixture.source(), Headers(fixture.headers), fixture.body, "hmac-sha256",
-                            received)
+    envelope = map_delivery(
+        fixture.source(), Headers(fixture.headers), fixture.body, "hmac-sha256", received
+    )
     assert isinstance(envelope, Envelope)
     return encode_envelope(envelope)
 
@@ -81,12 +82,22 @@ def test_a_stored_golden_envelope_still_decodes(fixture: Fixture) -> None:
 
 
 def _envelope(**changes: object) -> Envelope:
-    fields = dict(specversion="1.0", id="evt_1", source="/webhooks/tlas", type="tlas.certificate.issued",
-                  subject="APP-2026-00001", time="2026-02-09T10:00:00Z",
-                  datacontenttype="application/json",
-                  data=msgspec.Raw(b'{"event":"certificate.issued","timestamp":"2026-02-09T10:00:00Z",'
-                                   b'"data":{"applicationId":"APP-2026-00001"}}'),
-                  provider="tlas", receivedat="2026-02-09T10:00:00.123Z", authscheme="hmac-sha256")
+    fields = dict(
+        specversion="1.0",
+        id="evt_1",
+        source="/webhooks/tlas",
+        type="tlas.certificate.issued",
+        subject="APP-2026-00001",
+        time="2026-02-09T10:00:00Z",
+        datacontenttype="application/json",
+        data=msgspec.Raw(
+            b'{"event":"certificate.issued","timestamp":"2026-02-09T10:00:00Z",'
+            b'"data":{"applicationId":"APP-2026-00001"}}'
+        ),
+        provider="tlas",
+        receivedat="2026-02-09T10:00:00.123Z",
+        authscheme="hmac-sha256",
+    )
     fields.update(changes)
     return Envelope(**fields)  # type: ignore[arg-type]
 
@@ -100,7 +111,9 @@ def test_a_field_added_later_is_ignored_by_todays_consumer() -> None:
 def test_a_changed_field_type_is_a_clear_error() -> None:
     broken = json.loads(encode_envelope(_envelope()))
     broken["time"] = 1770631200
-    with pytest.raises(DecodeError, match=r"^decoding envelope: Expected `str`, got `int` - at `\$.time`"):
+    with pytest.raises(
+        DecodeError, match=r"^decoding envelope: Expected `str`, got `int` - at `\$.time`"
+    ):
         decode(json.dumps(broken).encode())
     with pytest.raises(DecodeError, match="^decoding envelope: "):
         decode(b"not json")
@@ -125,12 +138,28 @@ def test_a_provider_without_a_payload_type_gives_plain_json() -> None:
 
 
 def test_dead_letter_and_audit_records_round_trip() -> None:
-    letter = DeadLetter(id="ab" * 32, at="2026-02-09T10:00:00.000Z", source="tlas", provider="tlas",
-                        reason="missing_type", body_base64="e30=")
-    audit = AuditRecord(id="r1", at="2026-02-09T10:00:00.000Z", source="iof", provider="iof",
-                        reason="invalid_signature", remote_addr="10.0.0.7", user_agent=None,
-                        method="POST", path="/webhooks/iof", body_sha256="cd" * 32, body_size=2,
-                        headers={"x-iof-signature": "fp:1a2b"})
+    letter = DeadLetter(
+        id="ab" * 32,
+        at="2026-02-09T10:00:00.000Z",
+        source="tlas",
+        provider="tlas",
+        reason="missing_type",
+        body_base64="e30=",
+    )
+    audit = AuditRecord(
+        id="r1",
+        at="2026-02-09T10:00:00.000Z",
+        source="iof",
+        provider="iof",
+        reason="invalid_signature",
+        remote_addr="10.0.0.7",
+        user_agent=None,
+        method="POST",
+        path="/webhooks/iof",
+        body_sha256="cd" * 32,
+        body_size=2,
+        headers={"x-iof-signature": "fp:1a2b"},
+    )
     assert decode_dead_letter(encode(letter)) == letter
     assert decode_audit(encode(audit)) == audit
     schema("deadletter.schema.json").validate(json.loads(encode(letter)))
@@ -141,16 +170,23 @@ def test_dead_letter_and_audit_records_round_trip() -> None:
 
 def test_ce_headers_give_routing_fields_without_parsing_the_value() -> None:
     headers = record_headers(_envelope())
-    assert ce_headers(headers) == {"specversion": "1.0", "id": "evt_1", "source": "/webhooks/tlas",
-                                   "type": "tlas.certificate.issued", "time": "2026-02-09T10:00:00Z",
-                                   "subject": "APP-2026-00001"}
+    assert ce_headers(headers) == {
+        "specversion": "1.0",
+        "id": "evt_1",
+        "source": "/webhooks/tlas",
+        "type": "tlas.certificate.issued",
+        "time": "2026-02-09T10:00:00Z",
+        "subject": "APP-2026-00001",
+    }
     assert ce_headers(None) == {}
 
 
 def test_recent_ids_drop_repeats_per_source_and_stay_bounded() -> None:
     recent = RecentIds(size=2)
     first, again = _envelope(id="a"), _envelope(id="a")
-    other_tenant = _envelope(id="a", source="/webhooks/azakaw-globex")  # same body hash, other source
+    other_tenant = _envelope(
+        id="a", source="/webhooks/azakaw-globex"
+    )  # same body hash, other source
     assert recent.first_time(first)
     assert not recent.first_time(again)
     assert recent.first_time(other_tenant)

@@ -32,8 +32,9 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 
 def manifests() -> dict[str, dict[str, Any]]:
-    return {d["kind"]: d for path in sorted(K8S.glob("*.yaml")) for d in documents(path)
-            if "kind" in d}
+    return {
+        d["kind"]: d for path in sorted(K8S.glob("*.yaml")) for d in documents(path) if "kind" in d
+    }
 
 
 def dockerfile_instruction(name: str) -> str:
@@ -73,8 +74,10 @@ def check(config_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
 
 
 def routes(config: Config, tmp_path: Path) -> set[str]:
-    app = create_app(dataclasses.replace(config, storage=Storage(path=tmp_path / "state")),
-                     publisher=MemoryPublisher())
+    app = create_app(
+        dataclasses.replace(config, storage=Storage(path=tmp_path / "state")),
+        publisher=MemoryPublisher(),
+    )
     return {route.path for route in app.routes}
 
 
@@ -87,14 +90,18 @@ def container(kind: str = "StatefulSet") -> dict[str, Any]:
     return found
 
 
-# -- every file ------------------------------------------------------------------------------------
+# -- every file -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: str(p.relative_to(DEPLOY)))
+
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
 def test_every_yaml_file_parses(path: Path) -> None:
     assert documents(path)
 
 
-# -- the image ---------------------------------------------------------------------------------------
+# -- the image ------------------------------------------------------------------------------------
+
 
 def test_the_image_runs_a_console_script_and_subcommand_the_package_has() -> None:
     entry = json.loads(dockerfile_instruction("ENTRYPOINT"))
@@ -105,7 +112,9 @@ def test_the_image_runs_a_console_script_and_subcommand_the_package_has() -> Non
     assert args.command == "serve" and args.config == "/etc/webhook-gateway/gateway.yaml"
 
 
-def test_the_image_is_slim_non_root_with_the_spool_on_a_volume(tmp_path, monkeypatch, capsys) -> None:
+def test_the_image_is_slim_non_root_with_the_spool_on_a_volume(
+    tmp_path, monkeypatch, capsys
+) -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.findall(r"^FROM (\S+)", text, re.M)[-1] == "python:3.11-slim"
     assert dockerfile_instruction("USER") == "10001:10001"
@@ -124,7 +133,8 @@ def test_the_healthcheck_asks_healthz_on_the_configured_port(tmp_path, monkeypat
     assert "curl" not in dockerfile_instruction("HEALTHCHECK")  # python:3.11-slim has none
 
 
-# -- docker compose ----------------------------------------------------------------------------------
+# -- docker compose -------------------------------------------------------------------------------
+
 
 def compose() -> dict[str, Any]:
     return documents(DEPLOY / "docker-compose.yml")[0]
@@ -140,19 +150,23 @@ def mounted_config(service: dict[str, Any]) -> Path:
     raise AssertionError(f"nothing is mounted at {target}")
 
 
-def test_compose_config_passes_check_config_with_the_env_compose_passes(tmp_path, monkeypatch,
-                                                                           capsys) -> None:
+def test_compose_config_passes_check_config_with_the_env_compose_passes(
+    tmp_path, monkeypatch, capsys
+) -> None:
     services = compose()["services"]
     for name in ("gateway", "topics"):
         path = mounted_config(services[name])
         passed = set(services[name]["environment"])
-        assert env_refs(path.read_text()) <= passed, f"{name}: an env: reference compose does not pass"
+        assert env_refs(path.read_text()) <= passed, (
+            f"{name}: an env: reference compose does not pass"
+        )
         check(path.read_text(), tmp_path, monkeypatch, capsys)
         parser().parse_args(services[name]["command"])
 
 
-def test_compose_runs_kafka_in_kraft_mode_and_creates_topics_before_the_gateway(tmp_path, monkeypatch,
-                                                                                   capsys) -> None:
+def test_compose_runs_kafka_in_kraft_mode_and_creates_topics_before_the_gateway(
+    tmp_path, monkeypatch, capsys
+) -> None:
     services = compose()["services"]
     kafka = services["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
@@ -163,19 +177,26 @@ def test_compose_runs_kafka_in_kraft_mode_and_creates_topics_before_the_gateway(
     topics = parser().parse_args(services["topics"]["command"])
     assert (topics.command, topics.action) == ("topics", "create")
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert services["gateway"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert (
+        services["gateway"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    )
 
 
-def test_compose_publishes_the_configured_port_and_keeps_the_spool(tmp_path, monkeypatch, capsys) -> None:
+def test_compose_publishes_the_configured_port_and_keeps_the_spool(
+    tmp_path, monkeypatch, capsys
+) -> None:
     gateway = compose()["services"]["gateway"]
     config = check(mounted_config(gateway).read_text(), tmp_path, monkeypatch, capsys)
     (port,) = gateway["ports"]
     assert int(port.rsplit(":", 1)[1]) == config.listen.port
-    assert any(v.split(":")[1] == str(config.storage.path) and not v.startswith(".")
-               for v in gateway["volumes"]), "the spool lives on a named volume"
+    assert any(
+        v.split(":")[1] == str(config.storage.path) and not v.startswith(".")
+        for v in gateway["volumes"]
+    ), "the spool lives on a named volume"
 
 
-# -- kubernetes --------------------------------------------------------------------------------------
+# -- kubernetes -----------------------------------------------------------------------------------
+
 
 def test_configmap_config_passes_check_config(tmp_path, monkeypatch, capsys) -> None:
     check(configmap_text(), tmp_path, monkeypatch, capsys)
@@ -186,7 +207,9 @@ def test_every_env_reference_comes_from_the_secret_in_each_workload() -> None:
     for kind in ("StatefulSet", "Job"):
         env = {e["name"]: e.get("valueFrom", {}) for e in container(kind).get("env", [])}
         assert refs <= set(env), f"{kind}: env: references without an env entry"
-        assert all("secretKeyRef" in env[name] for name in refs), f"{kind}: secrets come from a Secret"
+        assert all("secretKeyRef" in env[name] for name in refs), (
+            f"{kind}: secrets come from a Secret"
+        )
 
 
 def test_probes_and_ports_are_what_the_gateway_serves(tmp_path, monkeypatch, capsys) -> None:
@@ -203,13 +226,15 @@ def test_probes_and_ports_are_what_the_gateway_serves(tmp_path, monkeypatch, cap
         assert ports.get(get["port"], get["port"]) == config.listen.port
     target = manifests()["Service"]["spec"]["ports"][0]["targetPort"]
     assert ports.get(target, target) == config.listen.port
-    ingress_paths = [p["path"] for rule in manifests()["Ingress"]["spec"]["rules"]
-                     for p in rule["http"]["paths"]]
+    ingress_paths = [
+        p["path"] for rule in manifests()["Ingress"]["spec"]["rules"] for p in rule["http"]["paths"]
+    ]
     assert all("/webhooks/{source}".startswith(p) for p in ingress_paths)
 
 
-def test_the_workloads_run_commands_the_cli_has_and_mount_what_they_name(tmp_path, monkeypatch,
-                                                                          capsys) -> None:
+def test_the_workloads_run_commands_the_cli_has_and_mount_what_they_name(
+    tmp_path, monkeypatch, capsys
+) -> None:
     config = check(configmap_text(), tmp_path, monkeypatch, capsys)
     statefulset = manifests()["StatefulSet"]
     for kind in ("StatefulSet", "Job"):
@@ -219,8 +244,9 @@ def test_the_workloads_run_commands_the_cli_has_and_mount_what_they_name(tmp_pat
         assert Path(args.config).parent == Path(mounts["config"])
         assert Path(args.config).name in manifests()["ConfigMap"]["data"]
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
-    assert {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}[claim["metadata"]["name"]] \
-        == str(config.storage.path)
+    assert {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}[
+        claim["metadata"]["name"]
+    ] == str(config.storage.path)
 
 
 def test_selectors_and_targets_line_up() -> None:
@@ -230,7 +256,10 @@ def test_selectors_and_targets_line_up() -> None:
         assert found[kind]["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert found["Service"]["spec"]["selector"].items() <= labels.items()
     target = found["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("StatefulSet", found["StatefulSet"]["metadata"]["name"])
+    assert (target["kind"], target["name"]) == (
+        "StatefulSet",
+        found["StatefulSet"]["metadata"]["name"],
+    )
     assert found["StatefulSet"]["spec"]["serviceName"] == found["Service"]["metadata"]["name"]
     assert found["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2
 
@@ -243,9 +272,17 @@ def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kustomize_renders_the_manifests() -> None:
-    rendered = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True,
-                              timeout=60)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
     assert rendered.returncode == 0, rendered.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d}
-    assert {"StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget", "HorizontalPodAutoscaler",
-            "Job", "Ingress"} <= kinds
+    assert {
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "Ingress",
+    } <= kinds
