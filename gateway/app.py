@@ -5,6 +5,7 @@ Built by `create_app(config, publisher=...)`: no module-level state, so tests bu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway import admin
+from gateway import admin, logs
 from gateway.audit import Auditor, RequestInfo, install_salt, secret_values
 from gateway.auditlog import AuditLog
 from gateway.config import Config
@@ -27,8 +28,11 @@ from gateway.drain import Drainer
 from gateway.errors import Reason
 from gateway.guard import Guard
 from gateway.headers import Headers
+from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
+from gateway.observe import Observe
 from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
+from gateway.reload import Reloader
 from gateway.sources import build_sources
 from gateway.store import Store
 
@@ -71,13 +75,19 @@ def create_app(config: Config, publisher: Publisher | None = None,
                                    ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
     storage = config.storage
     store = Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
-                  max_entries=storage.dedupe_max_entries, clock=clock)
-    drainer = Drainer(store, publisher, storage.path / "drain.lock")
+                  max_entries=storage.dedupe_max_entries, clock=clock,
+                  history_retention_secs=storage.history_retention_secs,
+                  history_max_rows=storage.history_max_rows)
+    metrics = Metrics(config.sources)
+    drainer = Drainer(store, publisher, storage.path / "drain.lock", metrics)
     credential_headers = frozenset().union(*(s.credential_headers for s in build_sources(config).values()))
     auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
                       install_salt(storage.path), credential_headers,
                       auditlog=AuditLog(storage.path / "audit"), secrets=secret_values(config))
-    pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake)
+    pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake,
+                        metrics=metrics)
+    reloader = Reloader(config, pipeline, metrics)
+    spool_gauges = SpoolCollector(store.depth, clock)
     default_limit = max(s.config.max_body_bytes for s in pipeline.sources.values())
     stopping = threading.Event()
     in_flight = [0]  # webhook requests being handled, for /readyz (shutdown waits for them)
@@ -99,6 +109,9 @@ def create_app(config: Config, publisher: Publisher | None = None,
             return respond(await pipeline.handle(name, info, body))
         finally:
             in_flight[0] -= 1
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(metrics.render(spool_gauges), 200, media_type=CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
@@ -124,12 +137,15 @@ def create_app(config: Config, publisher: Publisher | None = None,
         for warning in config.warnings:
             log.warning("config: %s", warning)
         store.open()
+        logs.redact_secrets(secret_values(config))  # last line of defence: see gateway.logs
         _chain_stop_signals(stopping)
+        hup = _on_sighup(reloader.on_signal)
         await publisher.start()
         drainer.start()
         auditor.start()  # ships audit records kept while Kafka was down
         yield
         stopping.set()
+        hup()
         await drainer.stop()
         await auditor.drain()
         await publisher.close(SHUTDOWN_FLUSH_SECS)  # unsent events stay in the spool
@@ -140,15 +156,31 @@ def create_app(config: Config, publisher: Publisher | None = None,
             Route("/webhooks/{source}", webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            *admin.routes(config, clock),
+            Route("/metrics", metrics_page, methods=["GET"]),
+            *admin.routes(config, clock, admin.Ops(store, pipeline, publisher, reloader, metrics,
+                                                          drainer.wake)),
         ],
-        middleware=[Middleware(Guard, pipeline=pipeline, config=config)],  # abuse limits
+        middleware=[
+            Middleware(Observe, metrics=metrics),  # outermost: counts and logs every webhook once
+            Middleware(Guard, pipeline=pipeline, config=config),  # abuse limits
+        ],
         lifespan=lifespan,
     )
     app.state.pipeline = pipeline
     app.state.store = store
     app.state.drainer = drainer
+    app.state.metrics = metrics
+    app.state.reloader = reloader
     return app
+
+
+def _on_sighup(reload: Callable[[], None]) -> Callable[[], None]:
+    """SIGHUP reloads the configuration in-process (gateway.reload); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # test clients run the app in a thread; only the main thread has signals
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    return lambda: loop.remove_signal_handler(signal.SIGHUP)
 
 
 def _chain_stop_signals(stopping: threading.Event) -> None:

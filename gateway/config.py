@@ -97,6 +97,9 @@ class Storage(Model):
     # Longer than any seed provider's retry schedule (TLAS retries for 24 h, IOF for 2 h).
     dedupe_window_secs: int = Field(72 * 3600, ge=60)
     dedupe_max_entries: int = Field(5_000_000, ge=1000)
+    # The event history (GET /admin/events, replay): rows older than this, or beyond the count, go.
+    history_retention_secs: int = Field(7 * 86400, ge=60)
+    history_max_rows: int = Field(100_000, ge=100)
 
 
 class Admin(Model):

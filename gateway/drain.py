@@ -14,6 +14,7 @@ import logging
 import os
 from pathlib import Path
 
+from gateway.metrics import Metrics
 from gateway.publish import Ack, Publisher, Record, Unavailable
 from gateway.store import Spooled, Store, StoreError
 
@@ -26,8 +27,11 @@ POLL_SECS = 0.5  # other workers may spool: look again this often when idle
 
 
 class Drainer:
-    def __init__(self, store: Store, publisher: Publisher, lock_path: Path) -> None:
+    def __init__(self, store: Store, publisher: Publisher, lock_path: Path,
+                 metrics: Metrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics
+        self._draining = False  # for the "draining started / done" log lines
         self._publisher = publisher
         self._lock_path = lock_path
         self._wake = asyncio.Event()
@@ -76,8 +80,16 @@ class Drainer:
                 continue
             spooled = self._store.batch(BATCH)
             if not spooled:
+                if self._draining:
+                    self._draining = False
+                    log.info("spool drained: empty", extra={"event": "spool_empty"})
                 await self._idle(POLL_SECS)
                 continue
+            if not self._draining:
+                self._draining = True
+                depth, _ = self._store.depth()
+                log.info("spool draining: %d event(s) waiting", depth,
+                         extra={"event": "spool_draining", "spool_depth": depth})
             if await self._publish(spooled):
                 backoff = BACKOFF_MIN_SECS
             else:
@@ -93,17 +105,22 @@ class Drainer:
         """Publish a batch in order (one sender thread keeps send order); remove what was acked."""
         results = await asyncio.gather(*(self._send(item.record) for item in spooled),
                                        return_exceptions=True)
-        acked = [item.seq for item, result in zip(spooled, results, strict=True)
-                 if not isinstance(result, BaseException)]
+        acks = [(item.seq, result) for item, result in zip(spooled, results, strict=True)
+                if not isinstance(result, BaseException)]
+        acked = [seq for seq, _ in acks]
         failed = len(spooled) - len(acked)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Unavailable):
                 log.error("draining the spool: %s", type(result).__name__)
+        if failed and self._metrics is not None:
+            self._metrics.kafka_errors.labels("drain", "unavailable").inc(failed)
         if acked:
             try:
-                await self._store.remove(acked)
+                await self._store.remove(acked, acks)  # their history rows become published
             except StoreError:
                 return False  # they stay spooled and are published again: a duplicate, never a loss
             self.drained += len(acked)
+            if self._metrics is not None:
+                self._metrics.drained.inc(len(acked))
             log.info("spool drained %d event(s)%s", len(acked), f", {failed} failed" if failed else "")
         return failed == 0

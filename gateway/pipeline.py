@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gateway import envelope as wire
+from gateway import history, observe
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
 from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
+from gateway.metrics import Metrics
 from gateway.replay import stale
 from gateway.publish import Ack, Publisher, Record, Sending, Unavailable
 from gateway.sources import Source, build_sources
@@ -59,10 +61,12 @@ def unavailable() -> Answer:
 
 class Pipeline:
     def __init__(self, config: Config, publisher: Publisher, auditor: Auditor, store: Store,
-                 clock: Callable[[], float] = time.time, on_spooled: Callable[[], None] = lambda: None
-                 ) -> None:
+                 clock: Callable[[], float] = time.time, on_spooled: Callable[[], None] = lambda: None,
+                 metrics: Metrics | None = None) -> None:
         self.config = config
+        # Replaced whole (never mutated) by a reload: a request sees the old dict or the new one.
         self.sources: dict[str, Source] = build_sources(config)
+        self.metrics = metrics
         self.publisher = publisher
         self.auditor = auditor
         self.store = store  # the spool and the dedupe window
@@ -77,7 +81,9 @@ class Pipeline:
         source = self.sources.get(name)
         self.auditor.record(request, reason, name, source.provider if source else None, body,
                             len(body) if body_size is None else body_size)
-        return rejected(reason)
+        answer = rejected(reason)
+        observe.note(answer, source.provider if source else None)
+        return answer
 
     async def handle(self, name: str, request: RequestInfo, body: bytes) -> Answer:
         source = self.sources.get(name)
@@ -93,8 +99,14 @@ class Pipeline:
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay
             return self.reject(request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
-            return Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
-        return await self._once((source.name, mapped.id), lambda: self._publish(source, mapped))
+            answer = Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
+        else:
+            answer = await self._once((source.name, mapped.id), lambda: self._publish(source, mapped))
+            if answer.outcome is Outcome.DUPLICATE:  # recorded with the next group commit, not awaited
+                topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
+                self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
+        observe.note(answer, source.provider)
+        return answer
 
     async def _once(self, key: Key, publish: Callable[[], Awaitable[Answer]]) -> Answer:
         """Publish a (source, id) at most once: a retry racing its original waits for it."""
@@ -122,40 +134,55 @@ class Pipeline:
         key = (source.name, mapped.id)
         safe = Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
         spooled = Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
+        row = _row(source, mapped, Outcome.SPOOLED, record.topic, self.clock(), record, outcome)
         if not self.publisher.connected or self.store.has_spooled():
-            return await self._spool(record, key, spooled)
+            return await self._spool(record, key, spooled, row)
+        started = time.perf_counter()
         try:
             sending = self.publisher.send(record)
-            await asyncio.wait_for(asyncio.shield(sending.result), self._ack_timeout)
+            ack = await asyncio.wait_for(asyncio.shield(sending.result), self._ack_timeout)
         except Unavailable:
-            return await self._spool(record, key, spooled)
+            self._kafka_error("unavailable")
+            return await self._spool(record, key, spooled, row)
         except TimeoutError:
+            self._kafka_error("timeout")
             if sending.withdraw():  # never sent: the spool is its only owner
-                return await self._spool(record, key, spooled)
-            return await self._spool_late(sending, record, key, spooled)
-        await self._mark(key)
+                return await self._spool(record, key, spooled, row)
+            return await self._spool_late(sending, record, key, spooled, row)
+        slot = observe.current()
+        if slot is not None:
+            slot.publish_secs = time.perf_counter() - started
+        await self._mark(key, replace(row, status=outcome.value, ack=ack))
         return safe
 
-    async def _spool(self, record: Record, key: Key, answer: Answer) -> Answer:
+    def _kafka_error(self, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.kafka_error("request", kind)
+
+    async def _spool(self, record: Record, key: Key, answer: Answer, row: history.Row | None = None
+                     ) -> Answer:
         try:
-            await self.store.spool(record, key)  # one fsynced transaction with the dedupe mark
+            await self.store.spool(record, key, row=row)  # one fsynced transaction with the dedupe mark
         except StoreError:
             return unavailable()
         self._on_spooled()
         return answer
 
-    async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Answer) -> Answer:
+    async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Answer,
+                          row: history.Row | None = None) -> Answer:
         """The record was sent but not acknowledged in time. Keep a copy, held from the drainer
         until the first send settles: acked -> the copy is removed (published once); failed ->
         the copy is released to the drainer. If this process dies first, the hold expires."""
         try:
-            seq = await self.store.spool(record, key, hold_secs=self.publisher.delivery_timeout_secs)
+            seq = await self.store.spool(record, key, hold_secs=self.publisher.delivery_timeout_secs,
+                                         row=row)
         except StoreError:
             return unavailable()
 
         def settled(result: asyncio.Future[Ack]) -> None:
             acked = not result.cancelled() and result.exception() is None
-            task = asyncio.ensure_future(self.store.remove([seq]) if acked else self.store.release(seq))
+            task = asyncio.ensure_future(self.store.remove([seq], [(seq, result.result())]) if acked
+                                         else self.store.release(seq))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # logged by the store
             if not acked:
                 self._on_spooled()
@@ -163,10 +190,20 @@ class Pipeline:
         sending.result.add_done_callback(settled)
         return answer
 
-    async def _mark(self, key: Key) -> None:
+    async def _mark(self, key: Key, row: history.Row | None = None) -> None:
         """Right after the broker's ack. If the mark cannot be written the event is still safe in
         Kafka; a retry of it would be published again (a duplicate, which consumers dedupe)."""
         try:
-            await self.store.mark(key)
+            await self.store.mark(key, row)  # with its history row, in the same group commit
         except StoreError:
             pass
+
+
+def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,
+         record: Record | None = None, acked: Outcome | None = None) -> history.Row:
+    """The event-history row of a delivery (a dead letter has no type or subject)."""
+    envelope = mapped if isinstance(mapped, Envelope) else None
+    return history.Row(
+        mapped.id, source.name, envelope.type if envelope else None,
+        envelope.subject if envelope else None, status.value, topic, now, record,
+        acked_status=acked.value if acked else None)

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import msgspec
 
+from gateway import history
 from gateway.dedupe import Key
-from gateway.publish import Record
+from gateway.publish import Ack, Record
 
 log = logging.getLogger("gateway.store")
 
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS seen (
     PRIMARY KEY (source, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen (at);
-"""
+""" + history.SCHEMA
 MAX_GROUP = 512  # jobs per commit; bounds one transaction's size and latency
 EXPIRE_EVERY_SECS = 60.0
 _headers_encode = msgspec.msgpack.Encoder().encode
@@ -70,20 +71,25 @@ class Spooled:
 
 @dataclass(slots=True)
 class _Job:
-    kind: str  # "spool" (fsynced); "mark", "remove", "release" (crash-safe, not power-cut-safe)
+    kind: str  # "spool" (fsynced); "mark", "remove", "release", "note" (crash-safe, not power-cut-safe)
     records: Sequence[Record] = ()
     keys: Sequence[Key] = ()
     seqs: Sequence[int] = ()
     hold_secs: float = 0.0
+    rows: Sequence[history.Row] = ()  # event history, written in the same transaction
+    acks: Sequence[tuple[int, Ack]] = ()  # spool seq -> where Kafka put it (history rows updated)
     done: Callable[[BaseException | None], None] = field(default=lambda error: None)
 
 
 class Store:
     def __init__(self, path: Path, window_secs: float = 72 * 3600, max_entries: int = 5_000_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, history_retention_secs: float = 7 * 86400,
+                 history_max_rows: int = 100_000) -> None:
         self.path = path
         self.window_secs = window_secs
         self.max_entries = max_entries
+        self.history_retention_secs = history_retention_secs
+        self.history_max_rows = history_max_rows
         self.clock = clock
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -161,23 +167,33 @@ class Store:
 
     # -- writes (group-committed on the writer thread, awaited from the loop) --------------------
 
-    async def spool(self, record: Record, key: Key, hold_secs: float = 0.0) -> int:
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (the admin API's history queries)."""
+        return self._read()
+
+    async def spool(self, record: Record, key: Key, hold_secs: float = 0.0,
+                    row: history.Row | None = None) -> int:
         """Durably keep `record` and mark `key` seen, in one fsynced transaction -> its seq.
 
         `hold_secs` keeps the drainer off it while an earlier send of the same record may still be
         acknowledged; the caller then removes it (acked) or releases it (failed)."""
-        job = _Job("spool", records=[record], keys=[key], hold_secs=hold_secs)
+        job = _Job("spool", records=[record], keys=[key], hold_secs=hold_secs, rows=[row] if row else ())
         await self._submit(job)
         return job.seqs[0]
 
     async def release(self, seq: int) -> None:
         await self._submit(_Job("release", seqs=[seq]))
 
-    async def mark(self, key: Key) -> None:
-        await self._submit(_Job("mark", keys=[key]))
+    async def mark(self, key: Key, row: history.Row | None = None) -> None:
+        await self._submit(_Job("mark", keys=[key], rows=[row] if row else ()))
 
-    async def remove(self, seqs: Sequence[int]) -> None:
-        await self._submit(_Job("remove", seqs=seqs))
+    async def remove(self, seqs: Sequence[int], acks: Sequence[tuple[int, Ack]] = ()) -> None:
+        await self._submit(_Job("remove", seqs=seqs, acks=acks))
+
+    def note(self, row: history.Row) -> None:
+        """Record a history row (a duplicate) with the next group commit, without waiting for it."""
+        if self._writer is not None:
+            self._jobs.put(_Job("note", rows=[row]))
 
     async def _submit(self, job: _Job) -> None:
         if self._writer is None:
@@ -261,6 +277,10 @@ class Store:
             )
         except sqlite3.Error as exc:
             log.warning("expiring the dedupe window: %s", exc)
+        try:
+            history.expire(conn, self.clock() - self.history_retention_secs, self.history_max_rows)
+        except sqlite3.Error as exc:
+            log.warning("expiring the event history: %s", exc)
 
 
 def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
@@ -277,6 +297,10 @@ def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
     if job.keys:
         conn.executemany("INSERT OR REPLACE INTO seen (source, id, at) VALUES (?, ?, ?)",
                          [(source, id_, now) for source, id_ in job.keys])
+    if job.rows:
+        history.insert(conn, job.rows, job.seqs if job.kind == "spool" else (), now)
+    if job.acks:
+        history.acked(conn, job.acks, now)
     if job.kind == "remove":
         conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq,) for seq in job.seqs])
     elif job.kind == "release":

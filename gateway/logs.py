@@ -1,0 +1,108 @@
+"""Logging: one JSON object per line (`--log-format json`, for collectors) or plain text for a
+terminal. Request lines come from gateway.observe; notable events (broker lost/regained, spool
+draining, reloads) from the modules where they happen.
+
+Nothing secret is logged: request lines carry ids, names and codes, never headers or bodies; and
+as a last line of defence every configured secret value is replaced by `[redacted]` in whatever
+a record would print (a library could echo a config value in an exception).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+
+import msgspec
+
+FORMAT_ENV = "WEBHOOK_GATEWAY_LOG_FORMAT"
+LEVEL_ENV = "WEBHOOK_GATEWAY_LOG_LEVEL"
+FORMATS = ("text", "json")
+_encode = msgspec.json.Encoder().encode
+# LogRecord attributes that are not extra fields (anything else passed with extra= is emitted).
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and not name.startswith("_"):
+                line[name] = value
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return _encode(line).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...` for a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extra = [f"{k}={v}" for k, v in record.__dict__.items()
+                 if k not in _STANDARD and not k.startswith("_") and v is not None]
+        return f"{text} {' '.join(extra)}" if extra else text
+
+
+class Redact(logging.Filter):
+    """Replaces configured secret values in the formatted message and extra fields."""
+
+    def __init__(self, secrets: Iterable[bytes]) -> None:
+        super().__init__()
+        self.secrets = tuple(s.decode("utf-8", "replace") for s in secrets if len(s) >= 4)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            record.msg, record.args = self._scrub(message), None
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD and isinstance(value, str) and any(s in value for s in self.secrets):
+                setattr(record, name, self._scrub(value))
+        return True
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def configure(level: str | None = None, fmt: str | None = None) -> None:
+    """Root logging for the process (each worker calls this; settings come via the environment
+    from `serve`). Idempotent: a second call replaces the handler."""
+    level = (level or os.environ.get(LEVEL_ENV) or "info").upper()
+    fmt = fmt or os.environ.get(FORMAT_ENV) or "text"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name("gateway")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "gateway"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # kafka-python is chatty at INFO (every connection); its warnings are enough.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+
+
+def redact_secrets(secrets: Iterable[bytes]) -> None:
+    """Install (or replace) the redacting filter on the gateway's handler(s)."""
+    redact = Redact(secrets)
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, Redact)]:
+            handler.removeFilter(old)
+        handler.addFilter(redact)
