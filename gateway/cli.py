@@ -7,10 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
-from gateway.commands import audit, check_config, dev, schemas, secrets, send, serve, tail, topics
+from gateway.commands import (audit, check_config, dev, events, replay, schemas, secrets, send, serve,
+                              tail, topics)
 from gateway.errors import ConfigError
 
-COMMANDS = (serve, check_config, dev, send, tail, schemas, topics, audit, secrets)
+COMMANDS = (serve, check_config, dev, send, tail, schemas, topics, audit, secrets, events, replay)
 
 
 def parser() -> argparse.ArgumentParser:

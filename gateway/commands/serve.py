@@ -1,4 +1,9 @@
-"""`webhook-gateway serve --config FILE [--host H] [--port P] [--workers N]`."""
+"""`webhook-gateway serve --config FILE [--host H] [--port P] [--workers N] [--log-format json]`.
+
+SIGHUP reloads the configuration's sources without a restart (gateway.reload): in-process with one
+worker; with several, the supervisor checks the file and forwards SIGHUP to every worker (uvicorn's
+own supervisor would restart them, and a bad file would then stop them from starting).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,14 @@ from collections.abc import Iterator
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from gateway import httpproto
+from gateway import httpproto, logs
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
+from gateway.metrics import MULTIPROC_ENV, clear_multiprocess_dir
+from gateway.reload import WORKERS_ENV
 from gateway.store import Store, StoreError
+
+log = logging.getLogger("gateway.serve")
 
 # Bounded shutdown: SIGTERM stops accepting, waits this long for in-flight requests, then the app
 # flushes the producer (bounded too) and leaves what is unsent in the spool.
@@ -30,18 +39,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--port", type=int, help="listen port (overrides listen.port)")
     cmd.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    cmd.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                     help="text for a terminal (default), json for a log collector: one object a line")
     cmd.set_defaults(run=run)
 
 
 def app_factory():  # noqa: ANN201 - uvicorn's factory protocol: each worker loads the config anew
     from gateway.app import create_app
 
+    logs.configure()  # a spawned worker starts with no logging set up: from the environment
     return create_app(load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"]))
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # fail here, before any worker starts, with one message
-    serve(config, args.host, args.port, args.workers, args.log_level)
+    serve(config, args.host, args.port, args.workers, args.log_level, args.log_format)
     return 0
 
 
@@ -73,13 +85,32 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _Supervisor(Multiprocess):
+    """SIGHUP: check the file, then let every worker reload itself (gateway.reload)."""
+
+    def handle_hup(self) -> None:
+        try:
+            load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"])
+        except ConfigError as exc:
+            log.error("reloading the configuration: %s; the previous configuration keeps serving", exc)
+            return
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
+
+
 def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
-          log_level: str = "info") -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
+          log_level: str = "info", log_format: str = "text") -> None:
+    os.environ[logs.LEVEL_ENV], os.environ[logs.FORMAT_ENV] = log_level, log_format  # for workers
+    logs.configure(log_level, log_format)
     check_storage(config)
     assert config.path is not None
     os.environ["WEBHOOK_GATEWAY_CONFIG"] = str(config.path.resolve())
+    os.environ[WORKERS_ENV] = str(workers)
+    if workers > 1:
+        # Before any worker imports prometheus-client: each writes its samples there (gateway.metrics).
+        os.environ[MULTIPROC_ENV] = clear_multiprocess_dir(config.storage.path / "metrics")
     os.environ[httpproto.ENV] = str(config.limits.read_timeout_secs)  # read by every worker
     uv_config = uvicorn.Config(
         "gateway.commands.serve:app_factory",
@@ -88,6 +119,7 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         port=port if port is not None else config.listen.port,
         workers=workers,
         log_level=log_level,
+        log_config=None,  # gateway.logs formats uvicorn's records too (text or JSON)
         http="gateway.httpproto:DeadlineProtocol",  # httptools + a request deadline (SECURITY.md)
         limit_concurrency=config.limits.max_connections,
         loop="uvloop",
@@ -98,6 +130,6 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
     )
     if workers > 1:
         # Each worker has its own producer; they share the host's store, one drains at a time.
-        Multiprocess(uv_config, sockets=[uv_config.bind_socket()]).run()
+        _Supervisor(uv_config, sockets=[uv_config.bind_socket()]).run()
     else:
         _Server(uv_config).run()
