@@ -50,9 +50,11 @@ def test_each_new_provider_publishes_one_envelope_and_github_ping_none(
     cfg = parse_config({"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix},
                         "storage": {"path": str(tmp_path)}, "sources": SOURCES})
     deliveries = {  # source -> (body, expected type)
-        "contacts": (REGISTRY["standard-webhooks"].samples["contact.created"], "standard-webhooks.contact.created"),
+        "contacts": (REGISTRY["standard-webhooks"].samples["contact.created"],
+                     "standard-webhooks.contact.created"),
         "github": (REGISTRY["github"].samples["issues.opened"], "github.issues.opened"),
-        "stripe": (REGISTRY["stripe"].samples["payment_intent.succeeded"], "stripe.payment_intent.succeeded"),
+        "stripe": (REGISTRY["stripe"].samples["payment_intent.succeeded"],
+                   "stripe.payment_intent.succeeded"),
         "acme": (lambda now: ACME_BODY, "generic.acme.payment.succeeded"),
     }
     answers = {}
@@ -66,8 +68,8 @@ def test_each_new_provider_publishes_one_envelope_and_github_ping_none(
             assert answer.status_code == 200, (name, answer.text)
             answers[name] = (answer.json()["id"], body)
         ping = REGISTRY["github"].samples["ping"](time.time())
-        pinged = client.post("/webhooks/github", content=ping,
-                             headers=REGISTRY["github"].sign(cfg.sources["github"], ping, time.time()))
+        ping_headers = REGISTRY["github"].sign(cfg.sources["github"], ping, time.time())
+        pinged = client.post("/webhooks/github", content=ping, headers=ping_headers)
         assert pinged.json() == {"status": "ignored"}
 
     topics = {name: f"{prefix}.{cfg.sources[name].provider}" for name in deliveries}
@@ -76,7 +78,8 @@ def test_each_new_provider_publishes_one_envelope_and_github_ping_none(
     for name, (expected_id, body) in answers.items():
         [record] = by_topic[topics[name]]  # exactly one: the ping never reached Kafka
         event = msgspec.json.decode(record.value, type=Envelope)
-        assert (event.id, event.type, event.source) == (expected_id, deliveries[name][1], f"/webhooks/{name}")
+        expected = (expected_id, deliveries[name][1], f"/webhooks/{name}")
+        assert (event.id, event.type, event.source) == expected
         assert bytes(event.data) == body
         assert record.key == (event.subject or event.id).encode()
     contact = json.loads(answers["contacts"][1])

@@ -18,13 +18,14 @@ RFC_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), RFC_EXAMPLES, ids=[t or "<whole>" for t, _ in RFC_EXAMPLES])
+@pytest.mark.parametrize(("text", "expected"), RFC_EXAMPLES,
+                         ids=[t or "<whole>" for t, _ in RFC_EXAMPLES])
 def test_the_rfc_examples_resolve(text: str, expected: object) -> None:
     assert pointer.resolve(DOCUMENT, pointer.parse(text)) == expected
 
 
-@pytest.mark.parametrize("text", ["/missing", "/foo/2", "/foo/-", "/foo/01", "/foo/x", "/foo/0/deeper",
-                                  "/a~1b/c"])
+@pytest.mark.parametrize("text", ["/missing", "/foo/2", "/foo/-", "/foo/01", "/foo/x",
+                                  "/foo/0/deeper", "/a~1b/c"])
 def test_a_pointer_that_leads_nowhere_is_none_not_an_error(text: str) -> None:
     assert pointer.resolve(DOCUMENT, pointer.parse(text)) is None
 

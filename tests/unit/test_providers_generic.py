@@ -90,13 +90,15 @@ def test_the_configured_scheme_verifies_and_names_its_algorithm() -> None:
 
 
 def test_the_timestamp_placeholder_is_checked_against_the_tolerance() -> None:
-    request = Headers({"X-Acme-Timestamp": str(NOW - 301), "X-Acme-Signature": acme_signature(NOW - 301)})
+    request = Headers({"X-Acme-Timestamp": str(NOW - 301),
+                       "X-Acme-Signature": acme_signature(NOW - 301)})
     assert source().verify(request, BODY, NOW).reason == Reason.STALE_TIMESTAMP
     assert source(tolerance_secs=600).verify(request, BODY, NOW).ok
 
 
 def test_a_wrong_key_or_hex_for_base64_is_rejected() -> None:
-    wrong = Headers({"X-Acme-Timestamp": str(NOW), "X-Acme-Signature": acme_signature(NOW, secret="x")})
+    wrong = Headers({"X-Acme-Timestamp": str(NOW),
+                     "X-Acme-Signature": acme_signature(NOW, secret="x")})
     assert source().verify(wrong, BODY, NOW).reason == Reason.INVALID_SIGNATURE
     raw = hmac.new(SECRET.encode(), f"{NOW}.".encode() + BODY, hashlib.sha512).hexdigest()
     as_hex = Headers({"X-Acme-Timestamp": str(NOW), "X-Acme-Signature": "sha512=" + raw})
@@ -115,12 +117,14 @@ def test_basic_auth_is_configured_like_azakaw() -> None:
     src = source(secrets=None, hmac=None, auth={"type": "basic", "username": "u", "password": "p"})
     ok = Headers({"Authorization": "Basic " + base64.b64encode(b"u:p").decode()})
     assert src.verify(ok, BODY, NOW).ok
-    assert src.verify(Headers({"Authorization": "Basic dTpx"}), BODY, NOW).reason == Reason.INVALID_CREDENTIALS
+    wrong = Headers({"Authorization": "Basic dTpx"})  # u:q
+    assert src.verify(wrong, BODY, NOW).reason == Reason.INVALID_CREDENTIALS
 
 
 def test_the_signature_and_api_key_headers_are_credentials_for_the_audit() -> None:
     assert "x-acme-signature" in source().credential_headers
-    keyed = source(secrets=None, hmac=None, auth={"type": "api_key", "header": "X-Token", "key": "k"})
+    keyed = source(secrets=None, hmac=None,
+                   auth={"type": "api_key", "header": "X-Token", "key": "k"})
     assert "x-token" in keyed.credential_headers
 
 
@@ -138,7 +142,8 @@ def test_pointers_headers_prefix_and_default_type() -> None:
 
 
 def test_missing_or_oddly_typed_fields_are_left_out() -> None:
-    fields = source().extract({"event": {"type": ["not", "text"], "id": {"x": 1}}, "data": None}, Headers())
+    odd = {"event": {"type": ["not", "text"], "id": {"x": 1}}, "data": None}
+    fields = source().extract(odd, Headers())
     assert (fields.type, fields.id, fields.subject) == (None, None, None)
 
 

@@ -54,7 +54,8 @@ def test_a_bare_hex_signature_is_not_what_github_sends() -> None:
     ("issues", b'{"action":42}', "issues"),   # an odd action is left out, not a failure
     ("../etc", ISSUE, None),                  # not a GitHub event name: unmappable
 ])
-def test_the_event_type_is_the_header_and_the_action(event: str, body: bytes, expected: str | None) -> None:
+def test_the_event_type_is_the_header_and_the_action(event: str, body: bytes,
+                                                     expected: str | None) -> None:
     assert github.extract(json.loads(body), Headers({"X-GitHub-Event": event})).type == expected
 
 
@@ -63,7 +64,8 @@ def test_events_globs_see_the_action() -> None:
     assert src.accepts("issues.opened") and not src.accepts("push")
 
 
-def post(tmp_path: Path, body: bytes, event: str, **options: object) -> tuple[int, dict, MemoryPublisher]:
+def post(tmp_path: Path, body: bytes, event: str,
+         **options: object) -> tuple[int, dict, MemoryPublisher]:
     config = parse_config({"storage": {"path": str(tmp_path)}, "sources": {
         "github": {"provider": "github", "secrets": [SECRET], **options}}})
     publisher = MemoryPublisher()

@@ -32,7 +32,8 @@ def source(**options: object) -> Source:
 
 def headers(prefix: str = "webhook-", signature: str = SIGNATURE, stamp: int = STAMP,
             msg_id: str = MSG_ID) -> dict[str, str]:
-    return {f"{prefix}id": msg_id, f"{prefix}timestamp": str(stamp), f"{prefix}signature": signature}
+    return {f"{prefix}id": msg_id, f"{prefix}timestamp": str(stamp),
+            f"{prefix}signature": signature}
 
 
 def signed(body: bytes, msg_id: str = MSG_ID, stamp: int = STAMP, secret: str = SECRET) -> str:
@@ -56,7 +57,8 @@ def test_the_key_is_the_decoded_secret_not_the_text() -> None:
     # IOF and Stripe use their whsec_ strings whole; a Standard Webhooks sender never does.
     whole = hmac.new(SECRET.encode(), f"{MSG_ID}.{STAMP}.".encode() + BODY, hashlib.sha256)
     wrong = "v1," + base64.b64encode(whole.digest()).decode()
-    assert source().verify(Headers(headers(signature=wrong)), BODY, STAMP).reason == Reason.INVALID_SIGNATURE
+    verdict = source().verify(Headers(headers(signature=wrong)), BODY, STAMP)
+    assert verdict.reason == Reason.INVALID_SIGNATURE
 
 
 def test_a_secret_that_is_not_base64_is_a_startup_error_naming_the_place() -> None:
@@ -80,7 +82,8 @@ def test_beyond_five_minutes_is_stale(offset: int) -> None:
 
 
 def test_tolerance_is_configurable() -> None:
-    assert source(tolerance_secs=60).verify(Headers(headers()), BODY, STAMP + 61).reason == Reason.STALE_TIMESTAMP
+    verdict = source(tolerance_secs=60).verify(Headers(headers()), BODY, STAMP + 61)
+    assert verdict.reason == Reason.STALE_TIMESTAMP
 
 
 def test_a_changed_timestamp_is_a_bad_signature_not_a_stale_one() -> None:
