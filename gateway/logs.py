@@ -22,7 +22,8 @@ LEVEL_ENV = "WEBHOOK_GATEWAY_LOG_LEVEL"
 FORMATS = ("text", "json")
 _encode = msgspec.json.Encoder().encode
 # LogRecord attributes that are not extra fields (anything else passed with extra= is emitted).
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 
 
 class JsonFormatter(logging.Formatter):
@@ -94,9 +95,12 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     root.setLevel(level)
     # kafka-python is chatty at INFO (every connection); its warnings are enough.
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # gateway.observe writes one line per webhook request (with its outcome); the access log would
+    # repeat it with the client's address.
+    logging.getLogger("uvicorn.access").propagate = False
 
 
 def redact_secrets(secrets: Iterable[bytes]) -> None:
