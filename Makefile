@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test chromium schemas clean
+.PHONY: dev test chromium schemas bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ chromium:
 
 schemas: $(BIN)/.installed      ## regenerate schemas/ from the code's types
 	$(BIN)/webhook-gateway schemas --out schemas
+
+bench: $(BIN)/.installed        ## gateway vs bare endpoint vs naive peer, one run (~6 min); BENCH_ARGS=--soak for RSS
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
