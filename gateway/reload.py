@@ -60,6 +60,8 @@ class Reloader:
             sources = build_sources(new)
         except ConfigError as exc:
             self._count("rejected")
+            log.error("reloading the configuration: %s; the previous configuration keeps serving", exc,
+                      extra={"event": "config_rejected"})
             raise ReloadError(f"reloading the configuration: {exc}") from None
         restart = [name for name in STARTUP_ONLY if getattr(new, name) != getattr(self.config, name)]
         self.config = replace(self.config, sources=new.sources, warnings=new.warnings)
@@ -78,12 +80,11 @@ class Reloader:
         return Reloaded(sorted(sources), restart, list(new.warnings))
 
     def on_signal(self) -> None:
-        """SIGHUP: reload, logging (not raising) a refusal."""
+        """SIGHUP: reload; a refusal is logged by reload() and changes nothing."""
         try:
             self.reload()
-        except ReloadError as exc:
-            log.error("%s; the previous configuration keeps serving", exc,
-                      extra={"event": "config_rejected"})
+        except ReloadError:
+            pass
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -39,8 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--port", type=int, help="listen port (overrides listen.port)")
     cmd.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    cmd.add_argument("--log-format", default="text", choices=logs.FORMATS,
-                     help="text for a terminal (default), json for a log collector: one object a line")
+    cmd.add_argument("--log-format", choices=logs.FORMATS,
+                     default=os.environ.get(logs.FORMAT_ENV) or "text",
+                     help=f"text for a terminal (default, or ${logs.FORMAT_ENV}), json for a log"
+                          " collector: one object a line")
     cmd.set_defaults(run=run)
 
 
@@ -53,7 +56,7 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory protocol: each worker loa
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # fail here, before any worker starts, with one message
-    serve(config, args.host, args.port, args.workers, args.log_level, args.log_format)
+    serve(config, args.host, args.port, args.workers, args.log_level, args.log_format, hard_exit=True)
     return 0
 
 
@@ -101,7 +104,7 @@ class _Supervisor(Multiprocess):
 
 
 def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
-          log_level: str = "info", log_format: str = "text") -> None:
+          log_level: str = "info", log_format: str = "text", hard_exit: bool = False) -> None:
     os.environ[logs.LEVEL_ENV], os.environ[logs.FORMAT_ENV] = log_level, log_format  # for workers
     logs.configure(log_level, log_format)
     check_storage(config)
@@ -131,5 +134,16 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
     if workers > 1:
         # Each worker has its own producer; they share the host's store, one drains at a time.
         _Supervisor(uv_config, sockets=[uv_config.bind_socket()]).run()
-    else:
-        _Server(uv_config).run()
+        return
+    server = _Server(uv_config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # start-up failed; uvicorn has logged why
+    if hard_exit:
+        # The app has shut down cleanly: the store is closed and committed, the producer flushed.
+        # Skip interpreter finalisation, where a client library's daemon thread still blocked in
+        # a socket call (kafka-python after a broker stall) has been seen to crash the process.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
