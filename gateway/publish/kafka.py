@@ -10,13 +10,21 @@ kafka-python's traps, and what this module does about each:
 - the ack arrives on the producer's I/O thread: its future is bridged into asyncio with
   call_soon_threadsafe, so the handler awaits it without a thread per request;
 - after a broker loses its producer-id state the idempotent producer fails for good: a fatal error
-  closes it and a new one is built, while publish() answers Unavailable.
+  closes it and a new one is built, while publish() answers Unavailable. For a partition it never
+  had an ack from, kafka-python takes the broker's UnknownProducerId for "retention-based"
+  (KAFKA-5793) and retries until the delivery timeout, then fails the batch with a plain
+  KafkaTimeoutError: so an expired batch also replaces the producer, and the delivery timeout is
+  kept short (a few seconds past the request timeout) to bound that recovery;
+- close(timeout) flushes first and, if records are still pending at the timeout, raises and leaves
+  the producer running (its I/O thread may deliver them later): a producer is force-closed instead;
+- a failed TCP connect leaves its socket to the garbage collector (patched below).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +35,32 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
+from kafka.net.inet import KafkaNetSocket
 
 from gateway.publish import Ack, Record, Sending, Unavailable
 
 log = logging.getLogger("gateway.kafka")
 
 PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
+
+
+def _closing_on_failure(connect: Any) -> Any:
+    """kafka-python 3.0.12 raises out of a refused or timed-out connect without closing the socket
+    it opened: every reconnect attempt to a down broker leaves one to the garbage collector (a
+    ResourceWarning each, and descriptors held as long as the error is). Close it there."""
+    async def sock_connect(self: Any, net: Any, sock: Any, sockaddr: Any, **kwargs: Any) -> Any:
+        try:
+            return await connect(self, net, sock, sockaddr, **kwargs)
+        except BaseException:
+            sock.close()
+            raise
+
+    sock_connect.__wrapped__ = connect  # type: ignore[attr-defined]
+    return sock_connect
+
+
+if not hasattr(KafkaNetSocket.sock_connect, "__wrapped__"):
+    KafkaNetSocket.sock_connect = _closing_on_failure(KafkaNetSocket.sock_connect)
 _FATAL = (
     kafka_errors.UnknownProducerIdError,
     kafka_errors.OutOfOrderSequenceNumberError,
@@ -54,11 +82,14 @@ class KafkaPublisher:
             "max_block_ms": block_ms,
             "bootstrap_timeout_ms": 5000,
             "max_request_size": max_record_bytes,
-            "request_timeout_ms": 10_000,
-            "delivery_timeout_ms": 30_000,
+            "request_timeout_ms": 5000,
             "reconnect_backoff_max_ms": 2000,
         }
         self._config.update(options or {})
+        # kafka-python refuses a delivery timeout under request timeout + linger. Past the ack
+        # timeout a record only matters to the spool's bookkeeping: keep the least allowed.
+        floor = self._config["request_timeout_ms"] + self._config["linger_ms"] + 1000
+        self._config.setdefault("delivery_timeout_ms", max(floor, block_ms + 1000))
         self._producer: KafkaProducer | None = None
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-send")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,7 +115,7 @@ class KafkaPublisher:
             await asyncio.to_thread(_close, producer, timeout)
         self._sender.shutdown(wait=False, cancel_futures=True)
 
-    def _rebuild(self, broken: KafkaProducer | None = None) -> None:
+    def _rebuild(self, broken: KafkaProducer | None = None, why: str = "") -> None:
         """Build a producer on a background thread, replacing `broken` if it is still current."""
         with self._lock:
             if self._building or self._closed.is_set():
@@ -93,6 +124,9 @@ class KafkaPublisher:
                 return  # someone already replaced it
             self._building = True
             self._producer = None
+            self._connected = False
+        if broken is not None:
+            log.warning("recreating the kafka producer: %s", why)
         threading.Thread(target=self._build, args=(broken,), name="kafka-connect", daemon=True).start()
 
     def _build(self, broken: KafkaProducer | None) -> None:
@@ -101,6 +135,10 @@ class KafkaPublisher:
         delay = 0.2
         while not self._closed.is_set():
             try:
+                # A failed KafkaProducer() leaves its half-open sockets to the garbage collector:
+                # while no bootstrap server even accepts a TCP connection, do not build one.
+                if not _any_reachable(self._config["bootstrap_servers"]):
+                    raise ConnectionRefusedError("no bootstrap server accepts connections")
                 producer = KafkaProducer(**self._config)
             except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, TLS...: retry
                 self._connected = False
@@ -111,10 +149,13 @@ class KafkaPublisher:
                 continue
             with self._lock:
                 self._building = False
-                if self._closed.is_set():
-                    break
-                self._producer = producer
-                self._connected = True
+                closed = self._closed.is_set()
+                if not closed:
+                    self._producer = producer
+                    self._connected = True
+            if closed:  # close() ran while this one was being built
+                _close(producer, 0.0)
+                return
             log.info("connected to kafka %s", self._config["bootstrap_servers"])
             return
         with self._lock:
@@ -131,7 +172,10 @@ class KafkaPublisher:
         if producer is None or self._loop is None:
             raise Unavailable("no kafka producer (broker unreachable)")
         sending = Sending(self._loop.create_future())
-        self._sender.submit(self._send, producer, record, sending)
+        try:
+            self._sender.submit(self._send, producer, record, sending)
+        except RuntimeError:  # the publisher is closing: its sender thread takes nothing more
+            raise Unavailable("kafka publisher closed") from None
         return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
@@ -155,17 +199,23 @@ class KafkaPublisher:
             self._failed(producer, done, exc)
             return
         future.add_callback(self._acked, done)
-        future.add_errback(lambda exc: self._failed(producer, done, exc))
+        future.add_errback(lambda exc: self._failed(producer, done, exc, expired=True))
 
     def _acked(self, done: asyncio.Future[Ack], metadata: Any) -> None:
         self._connected = True
         ack = Ack(metadata.topic, metadata.partition, metadata.offset)
         self._resolve(done, lambda: done.set_result(ack))
 
-    def _failed(self, producer: KafkaProducer, done: asyncio.Future[Ack], exc: BaseException) -> None:
+    def _failed(self, producer: KafkaProducer, done: asyncio.Future[Ack], exc: BaseException,
+                expired: bool = False) -> None:
+        """`expired`: the record was accepted by send() and then failed (not send() itself)."""
         if isinstance(exc, _FATAL) or _has_fatal_state(producer):
-            log.warning("kafka producer entered a fatal state (%s); recreating it", type(exc).__name__)
-            self._rebuild(broken=producer)
+            self._rebuild(broken=producer, why=f"fatal state ({type(exc).__name__})")
+        elif expired and isinstance(exc, kafka_errors.KafkaTimeoutError):
+            # Not delivered within the delivery timeout: the broker is gone, or it answers with
+            # an error kafka-python retries blindly (see the module docstring). A new producer
+            # costs one InitProducerId and cannot be worse.
+            self._rebuild(broken=producer, why="a record expired undelivered")
         elif isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError):
             self._connected = False
         error = Unavailable(f"publishing: {type(exc).__name__}")
@@ -180,20 +230,38 @@ class KafkaPublisher:
             self._loop.call_soon_threadsafe(apply)
 
 
+def _any_reachable(servers: list[str] | str, timeout: float = 1.0) -> bool:
+    for server in [servers] if isinstance(servers, str) else servers:
+        host, _, port = server.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]") or "localhost", int(port or 9092)), timeout).close()
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def _has_fatal_state(producer: KafkaProducer) -> bool:
     manager = getattr(producer, "_transaction_manager", None)
     return bool(manager is not None and manager.has_fatal_error())
 
 
 def _close(producer: KafkaProducer, timeout: float) -> None:
+    """Flush for at most `timeout`, then close for good. kafka-python's own close(timeout) raises
+    when records are still pending and leaves the producer running, delivering them later behind
+    the back of callers that were told they failed: force its sender closed first, which fails
+    every pending record (each caller hears Unavailable)."""
     try:
         producer.flush(timeout=timeout)
     except Exception:  # noqa: BLE001 - what is not flushed stays unacknowledged: never a lie
-        pass
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(max(timeout, 1.0))
     try:
         producer.close(timeout=timeout)
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception as exc:  # noqa: BLE001
+        log.warning("closing the kafka producer: %s", type(exc).__name__)
 
 
 # -- reading (the `tail` command, tests) -------------------------------------------------------
