@@ -150,3 +150,23 @@ def test_auditor_counts_and_writes_before_answering(tmp_path: Path) -> None:
         assert auditor.shipper is not None and auditor.shipper.shipped == 2
 
     asyncio.run(scenario())
+
+
+def test_config_objects_never_show_a_secret(tmp_path: Path) -> None:
+    import traceback
+
+    from gateway.config import parse_config
+    from tests.helpers import SECRETS, config_dict
+
+    data = config_dict(tmp_path)
+    data["admin"] = {"token": "admin-token-never-shown"}
+    config = parse_config(data)
+    shown = [repr(config), str(config), repr(config.sources), repr(config.admin),
+             *(s.model_dump_json() for s in config.sources.values())]
+    try:
+        raise RuntimeError(f"failing with {config.sources['iof']!r}")
+    except RuntimeError:
+        shown.append(traceback.format_exc())
+    for text in shown:
+        for secret in [*SECRETS.values(), "admin-token-never-shown"]:
+            assert secret not in text
