@@ -139,16 +139,16 @@ def _history_filter(params: Any, now: float) -> tuple[history.Filter, int]:
         raise ValueError("cursor: the next_cursor of a previous page")
     since = params.get("since")
     cut = datetime.fromisoformat(parse_since(since, now).replace("Z", "+00:00")).timestamp() \
-        if since else None
+        if since is not None else None
     return history.Filter(params.get("source"), params.get("type"), status, cut,
-                          int(cursor) if cursor else None), limit
+                          int(cursor) if cursor is not None else None), limit
 
 
 def _events(ops: Ops, clock: Callable[[], float]) -> Handler:
     async def handler(request: Request) -> Response:
         try:
             wanted, limit = _history_filter(request.query_params, clock())
-        except (ValueError, QueryError) as exc:
+        except (ValueError, OverflowError, OSError) as exc:  # QueryError is a ValueError
             return _error(f"bad query: {exc}", 400)
         rows = await asyncio.to_thread(lambda: history.select(ops.store.reader(), wanted, limit + 1))
         more = len(rows) > limit

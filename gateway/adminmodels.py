@@ -116,7 +116,9 @@ def openapi() -> dict[str, Any]:
         [(m, "serialization") for m in (Error, EventList, EventDetail, Replayed, SourceList, Reloaded)],
         ref_template="#/components/schemas/{model}")
     string = {"type": "string"}
-    since = _param("since", "query", "only newer: 30m, 1h, 7d or an ISO 8601 time", string)
+    since = _param("since", "query", "only newer: 30m, 1h, 7d or an ISO 8601 time",
+                   {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,5}[smhd]$"},
+                              {"type": "string", "format": "date-time"}]})
     limit = _param("limit", "query", "at most this many (1-1000, default 100)",
                    {"type": "integer", "minimum": 1, "maximum": 1000})
     event_id = _param("id", "path", "the envelope id", {"type": "string", "pattern": "^[^/]+$"},
