@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,6 +135,10 @@ class KafkaPublisher:
         delay = 0.2
         while not self._closed.is_set():
             try:
+                # A failed KafkaProducer() leaves its half-open sockets to the garbage collector:
+                # while no bootstrap server even accepts a TCP connection, do not build one.
+                if not _any_reachable(self._config["bootstrap_servers"]):
+                    raise ConnectionRefusedError("no bootstrap server accepts connections")
                 producer = KafkaProducer(**self._config)
             except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, TLS...: retry
                 self._connected = False
@@ -223,6 +228,17 @@ class KafkaPublisher:
 
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(apply)
+
+
+def _any_reachable(servers: list[str] | str, timeout: float = 1.0) -> bool:
+    for server in [servers] if isinstance(servers, str) else servers:
+        host, _, port = server.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]") or "localhost", int(port or 9092)), timeout).close()
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def _has_fatal_state(producer: KafkaProducer) -> bool:
