@@ -22,7 +22,7 @@ log = logging.getLogger("gateway.drain")
 
 BATCH = 256
 BACKOFF_MIN_SECS = 0.2
-BACKOFF_MAX_SECS = 30.0
+BACKOFF_MAX_SECS = 5.0  # each attempt already waits up to the delivery timeout when Kafka is down
 POLL_SECS = 0.5  # other workers may spool: look again this often when idle
 
 

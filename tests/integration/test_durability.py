@@ -68,7 +68,8 @@ def post(url: str, delivery: tuple[bytes, dict[str, str]], source: str = "iof") 
     return httpx.post(f"{url}/webhooks/{source}", content=body, headers=headers, timeout=30)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
+    # Generous: a copy held for a late ack waits up to the producer's delivery timeout (31 s).
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
