@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -71,6 +72,7 @@ class Metrics:
         self.reloads = Counter(
             "gateway_config_reloads_total", "Configuration reloads, by result (ok, rejected).",
             ["result"], registry=self.registry)
+        self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}
         for name in self.sources:  # present from the first scrape, at 0, so rate() works at once
             for counter in (self.dedupe_hits, self.deadletters, self.spooled):
                 counter.labels(name)
@@ -81,15 +83,19 @@ class Metrics:
 
     def answered(self, name: str, outcome: Outcome, reason: Reason | None) -> None:
         source = self.source(name)
-        self.requests.labels(source, outcome.value).inc()
-        if reason is not None:
-            self.rejections.labels(source, reason.value).inc()
-        if outcome is Outcome.DUPLICATE:
-            self.dedupe_hits.labels(source).inc()
-        elif outcome is Outcome.DEADLETTERED:
-            self.deadletters.labels(source).inc()
-        elif outcome is Outcome.SPOOLED:
-            self.spooled.labels(source).inc()
+        # labels() takes a lock and builds a key each call: keep the children (a bounded set).
+        children = self._children.get((source, outcome, reason))
+        if children is None:
+            children = [self.requests.labels(source, outcome.value)]
+            if reason is not None:
+                children.append(self.rejections.labels(source, reason.value))
+            extra = {Outcome.DUPLICATE: self.dedupe_hits, Outcome.DEADLETTERED: self.deadletters,
+                     Outcome.SPOOLED: self.spooled}.get(outcome)
+            if extra is not None:
+                children.append(extra.labels(source))
+            self._children[(source, outcome, reason)] = children
+        for child in children:
+            child.inc()
 
     def published(self, name: str, secs: float) -> None:
         self.publish_latency.labels(self.source(name)).observe(secs)
