@@ -61,6 +61,7 @@ def _closing_on_failure(connect: Any) -> Any:
 
 if not hasattr(KafkaNetSocket.sock_connect, "__wrapped__"):
     KafkaNetSocket.sock_connect = _closing_on_failure(KafkaNetSocket.sock_connect)
+
 _FATAL = (
     kafka_errors.UnknownProducerIdError,
     kafka_errors.OutOfOrderSequenceNumberError,
