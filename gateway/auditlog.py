@@ -211,6 +211,7 @@ class Shipper:
         self._batch = batch
         self._retry_secs = retry_secs
         self._wake = asyncio.Event()
+        self._shipping = asyncio.Lock()  # held by the background task for one whole shipment
         self._task: asyncio.Task[None] | None = None
         self.shipped = 0
 
@@ -223,7 +224,10 @@ class Shipper:
     async def stop(self, timeout: float = 2.0) -> None:
         """One last bounded attempt to ship what is pending; the rest waits in the log."""
         if self._task is not None:
-            self._task.cancel()
+            # Never cancel a shipment midway: its records are already handed to the publisher
+            # and, the cursor not moved, the last attempt below would ship them twice.
+            async with self._shipping:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         try:
@@ -236,7 +240,8 @@ class Shipper:
         delay = self._retry_secs
         while True:
             try:
-                shipped = await self.ship_once()
+                async with self._shipping:
+                    shipped = await self.ship_once()
             except Unavailable:
                 await asyncio.sleep(delay)  # Kafka is down: the records wait on disk
                 delay = min(delay * 2, 10.0)

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.dev.broker import Broker
 from tests.helpers import SECRETS, read_topic, source_configs
-from tests.integration.running import config, envelope, prefix, running, sample, signed, wait_for
+from tests.integration.running import config, envelope, prefix, running, sample, signed
 
 pytestmark = pytest.mark.kafka
 
@@ -174,12 +174,10 @@ def test_a_rejected_request_is_audited_not_published(broker: Broker, tmp_path: P
                        header: value}
             answer = client.post(f"/webhooks/{source}", content=body, headers=headers)
             assert answer.status_code == 401, (source, answer.text)
-        # Audit records are shipped in the background: wait for them while the app still runs
-        # (a shutdown in the middle of a shipment has been seen to ship a record twice).
-        topic_prefix = cfg.kafka.topic_prefix
-        wait_for(lambda: len(read_topic(broker.bootstrap, f"{topic_prefix}.rejected", idle_secs=0.3))
-                 >= len(REJECTED), 20, "the audit records")
+    # The app stops right away, likely while its audit records are being shipped: they must still
+    # be there once each (a shipment cut short by the shutdown used to be shipped again).
 
+    topic_prefix = cfg.kafka.topic_prefix
     assert read_topic(broker.bootstrap, [f"{topic_prefix}.iof", f"{topic_prefix}.azakaw"], idle_secs=0.5) == []
     records = read_topic(broker.bootstrap, f"{topic_prefix}.rejected")
     audits = {json.loads(r.value)["source"]: (r, json.loads(r.value)) for r in records}
