@@ -19,13 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import admin, logs
 from gateway.audit import Auditor, RequestInfo, install_salt, secret_values
 from gateway.auditlog import AuditLog
 from gateway.config import Config
 from gateway.drain import Drainer
-from gateway.errors import Reason
+from gateway.errors import Outcome, Reason
 from gateway.guard import Guard
 from gateway.headers import Headers
 from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
@@ -39,6 +40,7 @@ from gateway.store import Store
 log = logging.getLogger("gateway.http")
 _encode = msgspec.json.Encoder().encode
 SHUTDOWN_FLUSH_SECS = 10.0
+WEBHOOKS = "/webhooks/"
 
 
 class BodyTooLarge(Exception):
@@ -46,23 +48,93 @@ class BodyTooLarge(Exception):
         self.size = size
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused as soon as it is known to exceed `limit` (never buffered past it)."""
-    declared = request.headers.get("content-length")
+async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes | None:
+    """The raw body, refused as soon as it is known to exceed `limit` (never buffered past it);
+    None when the client went away before sending it all (nobody left to answer)."""
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(int(declared))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(size)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def respond(answer: Answer) -> Response:
     return Response(_encode(answer.body), answer.status, answer.headers, "application/json")
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    """The Answer as raw ASGI messages: what `respond(answer)` sends, without a Response object."""
+    body = _encode(answer.body)
+    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Gateway(Starlette):
+    """Starlette, with `POST /webhooks/{source}` dispatched straight to its own ASGI stack
+    (observe -> guard -> handler): the webhook path skips the router, the exception layers and
+    the Request/Response objects, which cost as much CPU as the pipeline itself
+    (docs/benchmarks.md). Everything else, and any odd webhook URL or method, goes through
+    Starlette as before."""
+
+    webhooks: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _webhook_path(scope["path"]):
+            scope["app"] = self
+            await self.webhooks(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class _Endpoint:
+    """A plain ASGI function as a Route endpoint (Starlette wraps bare functions as
+    request -> response handlers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _webhook_path(path: str) -> bool:
+    name = path[len(WEBHOOKS):]
+    return path.startswith(WEBHOOKS) and bool(name) and "/" not in name
+
+
+class _Last:
+    """The fast stack's last resort, as Starlette's ServerErrorMiddleware: an unexpected error is
+    logged and answered 500 (if nothing was sent yet), never a dropped connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = [False]
+
+        async def sending(message: Message) -> None:
+            started[0] = started[0] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("handling %s", scope["path"])
+            if not started[0]:
+                await send_answer(send, Answer(500, {"error": "internal error"}, Outcome.UNAVAILABLE))
 
 
 def create_app(config: Config, publisher: Publisher | None = None,
@@ -92,23 +164,28 @@ def create_app(config: Config, publisher: Publisher | None = None,
     stopping = threading.Event()
     in_flight = [0]  # webhook requests being handled, for /readyz (shutdown waits for them)
 
-    async def webhook(request: Request) -> Response:
-        name = request.path_params["source"]
+    async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path"][len(WEBHOOKS):]
         source = pipeline.sources.get(name)
-        info = RequestInfo(request.method, request.url.path,
-                           request.client.host if request.client else None,
-                           Headers(request.scope["headers"]))
+        headers = Headers(scope["headers"])
+        client = scope.get("client")
+        info = RequestInfo(scope["method"], scope["path"], client[0] if client else None, headers)
         try:
-            body = await read_body(request, source.config.max_body_bytes if source else default_limit)
+            body = await read_body(receive, headers,
+                                   source.config.max_body_bytes if source else default_limit)
         except BodyTooLarge as too_large:
             answer = pipeline.reject(info, Reason.BODY_TOO_LARGE, name, b"", too_large.size)
             answer.headers["Connection"] = "close"  # the rest of the body is never read
-            return respond(answer)
+            await send_answer(send, answer)
+            return
+        if body is None:
+            return  # the sender is gone: nobody to answer
         in_flight[0] += 1
         try:
-            return respond(await pipeline.handle(name, info, body))
+            answer = await pipeline.handle(name, info, body)
         finally:
             in_flight[0] -= 1
+        await send_answer(send, answer)
 
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(spool_gauges), 200, media_type=CONTENT_TYPE)
@@ -151,9 +228,9 @@ def create_app(config: Config, publisher: Publisher | None = None,
         await publisher.close(SHUTDOWN_FLUSH_SECS)  # unsent events stay in the spool
         store.close()
 
-    app = Starlette(
+    app = _Gateway(
         routes=[
-            Route("/webhooks/{source}", webhook, methods=["POST"]),
+            Route("/webhooks/{source}", _Endpoint(webhook), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
@@ -166,6 +243,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
         ],
         lifespan=lifespan,
     )
+    app.webhooks = Observe(_Last(Guard(webhook, pipeline=pipeline, config=config)), metrics=metrics)
     app.state.pipeline = pipeline
     app.state.store = store
     app.state.drainer = drainer
