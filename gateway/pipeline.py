@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway import envelope as wire
@@ -101,29 +101,32 @@ class Pipeline:
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             answer = Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
         else:
-            answer = await self._once((source.name, mapped.id), lambda: self._publish(source, mapped))
+            answer = await self._once((source.name, mapped.id),
+                                      lambda spooling: self._publish(source, mapped, spooling))
             if answer.outcome is Outcome.DUPLICATE:  # recorded with the next group commit, not awaited
                 topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
                 self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
         observe.note(answer, source.provider)
         return answer
 
-    async def _once(self, key: Key, publish: Callable[[], Awaitable[Answer]]) -> Answer:
-        """Publish a (source, id) at most once: a retry racing its original waits for it."""
+    async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Answer]]) -> Answer:
+        """Publish a (source, id) at most once: a retry racing its original waits for it.
+        `publish` is told whether the spool held events (read with the dedupe check)."""
         pending = self._inflight.get(key)
         if pending is not None:
             await asyncio.wait([pending])
-        if await self.store.seen(key):
+        seen, spooling = self.store.lookup(key)
+        if seen:
             return Answer(200, {"id": key[1], "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
         try:
-            return await publish()
+            return await publish(spooling)
         finally:
             del self._inflight[key]
             done.set_result(None)
 
-    async def _publish(self, source: Source, mapped: Envelope | DeadLetter) -> Answer:
+    async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Answer:
         if isinstance(mapped, Envelope):
             record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
                             wire.record_headers(mapped))
@@ -134,13 +137,16 @@ class Pipeline:
         key = (source.name, mapped.id)
         safe = Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
         spooled = Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
-        row = _row(source, mapped, Outcome.SPOOLED, record.topic, self.clock(), record, outcome)
-        if not self.publisher.connected or self.store.has_spooled():
+        now = self.clock()
+        row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
+        if not self.publisher.connected or spooling:  # per-key order: behind the spooled events
             return await self._spool(record, key, spooled, row)
         started = time.perf_counter()
         try:
             sending = self.publisher.send(record)
-            ack = await asyncio.wait_for(asyncio.shield(sending.result), self._ack_timeout)
+            if not await _settled_within(sending.result, self._ack_timeout):
+                raise TimeoutError
+            ack = sending.result.result()
         except Unavailable:
             self._kafka_error("unavailable")
             return await self._spool(record, key, spooled, row)
@@ -152,7 +158,7 @@ class Pipeline:
         slot = observe.current()
         if slot is not None:
             slot.publish_secs = time.perf_counter() - started
-        await self._mark(key, replace(row, status=outcome.value, ack=ack))
+        await self._mark(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
         return safe
 
     def _kafka_error(self, kind: str) -> None:
@@ -199,11 +205,34 @@ class Pipeline:
             pass
 
 
+async def _settled_within(future: asyncio.Future[Ack], timeout: float) -> bool:
+    """Wait for `future` up to `timeout` without cancelling it (a late ack must still reach
+    _spool_late's callback): wait_for(shield()) and asyncio.wait do the same with several extra
+    futures, sets and callbacks per request."""
+    if future.done():
+        return True
+    waiter = asyncio.get_running_loop().create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = asyncio.get_running_loop().call_later(timeout, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
 def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,
-         record: Record | None = None, acked: Outcome | None = None) -> history.Row:
+         record: Record | None = None, acked: Outcome | None = None, ack: Ack | None = None
+         ) -> history.Row:
     """The event-history row of a delivery (a dead letter has no type or subject)."""
     envelope = mapped if isinstance(mapped, Envelope) else None
     return history.Row(
         mapped.id, source.name, envelope.type if envelope else None,
-        envelope.subject if envelope else None, status.value, topic, now, record,
+        envelope.subject if envelope else None, status.value, topic, now, record, ack,
         acked_status=acked.value if acked else None)

@@ -145,6 +145,14 @@ class Store:
     def has_spooled(self) -> bool:
         return self._read().execute("SELECT 1 FROM spool LIMIT 1").fetchone() is not None
 
+    def lookup(self, key: Key) -> tuple[bool, bool]:
+        """(`seen(key)`, `has_spooled()`) in one statement: the request path asks both of every
+        event, and one read instead of two is a measurable share of its CPU."""
+        at, spooled = self._read().execute(
+            "SELECT (SELECT at FROM seen WHERE source = ? AND id = ?),"
+            " EXISTS (SELECT 1 FROM spool)", key).fetchone()
+        return at is not None and self.clock() - at < self.window_secs, bool(spooled)
+
     def depth(self) -> tuple[int, float | None]:
         """(events in the spool, spooled_at of the oldest)."""
         count, oldest = self._read().execute("SELECT count(*), min(spooled_at) FROM spool").fetchone()
