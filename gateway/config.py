@@ -77,6 +77,9 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
     topic_prefix: str = Field("webhooks", pattern=r"^[A-Za-z0-9._-]+$")
     ack_timeout_ms: int = Field(2000, ge=1, le=120_000)
+    # The producer library: kafka-python (default, pure Python) or confluent-kafka (librdkafka, an
+    # optional install: about a tenth of the CPU per record; docs/benchmarks.md).
+    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
     # The producer options that are credentials: secret references like any other secret, so they
     # can come from env:/file: and never show in repr() or logs.
     sasl_plain_password: SecretValue | None = None
@@ -264,6 +267,13 @@ def _source(name: str, raw: Any, registry: dict[str, Any], context: dict[str, An
 
 
 def _kafka_options(kafka: KafkaSettings) -> list[str]:
+    if kafka.client == "confluent-kafka":
+        try:
+            from gateway.publish.confluent import OPTIONS
+        except ImportError:
+            return ["kafka.client: confluent-kafka is not installed (pip install confluent-kafka)"]
+        return [f"kafka.{key}: not supported with client confluent-kafka" for key in
+                kafka.producer_options if key not in OPTIONS]
     from gateway.publish.kafka import PRODUCER_OPTIONS
 
     return [f"kafka.{key}: not a kafka producer option" for key in kafka.producer_options

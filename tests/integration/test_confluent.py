@@ -1,0 +1,99 @@
+"""The optional confluent-kafka (librdkafka) producer backend, `kafka: {client: confluent-kafka}`,
+held to the same promises as the default one, against the real (Tansu) broker over TCP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from threading import Thread
+
+import httpx
+import pytest
+
+from gateway.commands.send import build
+from gateway.config import parse_config
+from gateway.dev.broker import Broker, free_port
+from gateway.dev.proxy import Proxy
+from gateway.errors import ConfigError
+from tests.helpers import GatewayProcess, config_dict, read_topic, source_configs, write_config
+from tests.integration.running import config, envelope, prefix, running, sample, signed, wait_for
+
+pytest.importorskip("confluent_kafka")
+pytestmark = pytest.mark.kafka
+
+CLIENT = {"client": "confluent-kafka"}
+
+
+def test_every_seed_source_is_published_once_with_key_and_headers(broker: Broker, tmp_path: Path) -> None:
+    cfg = config(tmp_path, broker.bootstrap, prefix(), **CLIENT)
+    posted: dict[str, tuple[bytes, str]] = {}
+    with running(cfg) as client:
+        for source in sorted(source_configs()):
+            body = sample(cfg, source)
+            answer = client.post(f"/webhooks/{source}", content=body, headers=signed(cfg, source, body))
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "published"
+            retry = client.post(f"/webhooks/{source}", content=body, headers=signed(cfg, source, body))
+            assert retry.json()["status"] == "duplicate"
+            posted[answer.json()["id"]] = (body, source)
+
+    topics = [f"{cfg.kafka.topic_prefix}.{p}" for p in ("iof", "compliancely", "tlas", "azakaw")]
+    records = read_topic(broker.bootstrap, topics)
+    assert sorted(envelope(r.value).id for r in records) == sorted(posted)  # each once
+    for record in records:
+        event = envelope(record.value)
+        body, source = posted[event.id]
+        assert bytes(event.data) == body and event.source == f"/webhooks/{source}"
+        assert record.key == event.subject.encode()  # type: ignore[union-attr]
+        assert dict(record.headers)["ce_id"] == event.id.encode()
+        assert dict(record.headers)["content-type"] == b"application/cloudevents+json"
+
+
+def test_broker_down_then_up_spools_and_drains_each_event_once(tmp_path: Path) -> None:
+    """Events taken while the broker is unreachable are spooled (202) and reach Kafka once it is
+    back, each once, through the confluent producer."""
+    proxy_port = free_port()
+    broker = Broker(log_path=tmp_path / "broker.log", advertised_port=proxy_port).start()
+    proxy = Proxy(broker.port, port=proxy_port)
+    topic_prefix = f"t{uuid.uuid4().hex[:8]}"
+    data = config_dict(tmp_path / "state", broker.bootstrap, topic_prefix=topic_prefix,
+                       ack_timeout_ms=1000, **CLIENT)
+    cfg = parse_config(data)
+    gateway = GatewayProcess(write_config(tmp_path / "gateway.yaml", data))
+    try:
+        gateway.start()
+        wait_for(lambda: _ready(gateway)["kafka"] == "reachable", 30, "kafka")
+        before = [_post(gateway, build(cfg, "iof", "contract.created", time.time())) for _ in range(5)]
+        proxy.down()
+        during: list[httpx.Response] = []
+        poster = Thread(target=lambda: during.extend(
+            _post(gateway, build(cfg, "iof", "kyc.verified", time.time())) for _ in range(20)))
+        poster.start()
+        poster.join(60)
+        assert {r.json()["status"] for r in before} == {"published"}
+        assert {r.status_code for r in during} <= {200, 202}
+        assert any(r.json()["status"] == "spooled" for r in during), "the outage was not noticed"
+        proxy.up()
+        wait_for(lambda: _ready(gateway)["spool"]["depth"] == 0, 90, "the spool to drain")
+        ids = [envelope(r.value).id for r in read_topic(broker.bootstrap, f"{topic_prefix}.iof")]
+        assert sorted(ids) == sorted(r.json()["id"] for r in before + during)
+    finally:
+        gateway.stop()
+        proxy.close()
+        broker.stop()
+
+
+def test_an_option_librdkafka_cannot_take_is_a_clear_config_error(tmp_path: Path) -> None:
+    data = config_dict(tmp_path, "127.0.0.1:9", **CLIENT, buffer_memory=1 << 20)
+    with pytest.raises(ConfigError, match="kafka.buffer_memory: not supported with client confluent-kafka"):
+        parse_config(data)
+
+
+def _post(gateway: GatewayProcess, delivery: tuple[bytes, dict[str, str]]) -> httpx.Response:
+    body, headers = delivery
+    return httpx.post(f"{gateway.url}/webhooks/iof", content=body, headers=headers, timeout=30)
+
+
+def _ready(gateway: GatewayProcess) -> dict:
+    return httpx.get(gateway.url + "/readyz", timeout=5).json()
