@@ -67,6 +67,7 @@ class Variant:
     broker_down: bool = False
     read_body: bool = False
     better: bool = False
+    client: str = "kafka-python"
 
     @property
     def kafka(self) -> bool:
@@ -80,6 +81,10 @@ VARIANTS = [
     Variant("better", "better peer: future bridged into asyncio, linger 5 ms", "naive", better=True),
     Variant("gateway", "**gateway, 1 worker**", "gateway"),
     Variant("gateway-w2", "**gateway, --workers 2** (both cores)", "gateway", workers=2),
+    Variant("native", "**gateway, 1 worker, client confluent-kafka**", "gateway",
+            client="confluent-kafka"),
+    Variant("native-w2", "**gateway, --workers 2, client confluent-kafka**", "gateway", workers=2,
+            client="confluent-kafka"),
     Variant("gateway-spool", "gateway, 1 worker, broker down (spool)", "gateway", broker_down=True),
 ]
 
@@ -219,9 +224,10 @@ class Server:
                 self.process.wait()
 
 
-def gateway_config(root: Path, bootstrap: str, prefix: str) -> Path:
+def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python") -> Path:
     config = {
-        "kafka": {"bootstrap_servers": [bootstrap], "topic_prefix": prefix},
+        "kafka": {"bootstrap_servers": [bootstrap], "topic_prefix": prefix,
+                  **({"client": client} if client != "kafka-python" else {})},
         "storage": {"path": str(root / "var")},
         # abuse limits off: one client sends everything here; a 429 would flatter the figures
         "limits": {"rate_limit": {"per_source": None, "per_client": None}, "max_connections": 4096},
@@ -290,7 +296,7 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
                prefix] + (["--better"] if variant.better else [])
     else:
         target = f"127.0.0.1:{free_port()}" if variant.broker_down else bootstrap  # nothing listens
-        config = gateway_config(root, target, prefix)
+        config = gateway_config(root, target, prefix, variant.client)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
     server = Server(cmd, cores, root / "server.log", port)
