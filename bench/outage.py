@@ -31,6 +31,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Server, free_port  # noqa: E402
+from bench.signed import provider_topics, source_configs  # noqa: E402
 from gateway import __version__  # noqa: E402
 from gateway.commands.send import build  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
@@ -46,19 +47,10 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "durability.md"
 
 
 def config(root: Path, bootstrap: str, prefix: str) -> dict:
-    key = secrets.token_hex(16)
     return {
         "kafka": {"bootstrap_servers": [bootstrap], "topic_prefix": prefix, "ack_timeout_ms": 1000},
         "storage": {"path": str(root / "state")},
-        "sources": {
-            "iof": {"provider": "iof", "secrets": [f"whsec_{key}"]},
-            "compliancely": {"provider": "compliancely", "secrets": [key]},
-            "tlas": {"provider": "tlas", "secrets": [key]},
-            "azakaw-acme": {"provider": "azakaw", "tenant": "acme",
-                            "auth": {"type": "basic", "username": "acme", "password": key}},
-            "azakaw-globex": {"provider": "azakaw", "tenant": "globex",
-                              "auth": {"type": "api_key", "key": key}},
-        },
+        "sources": source_configs(),
     }
 
 
@@ -122,8 +114,8 @@ def outage_run(root: Path, events: int, concurrency: int) -> dict:
             answered_secs = time.monotonic() - started
             wait_drained(server)
             drained_secs = time.monotonic() - started
-            topics = [f"{prefix}.{p}" for p in ("iof", "compliancely", "tlas", "azakaw", "deadletter")]
-            records = [json.loads(r.value)["id"] for r in follow([broker.bootstrap], topics, True, idle_secs=3)]
+            records = [json.loads(r.value)["id"]
+                       for r in follow([broker.bootstrap], provider_topics(prefix), True, idle_secs=3)]
         finally:
             server.stop()
             proxy.close()
