@@ -150,6 +150,7 @@ def _events(ops: Ops, clock: Callable[[], float]) -> Handler:
             wanted, limit = _history_filter(request.query_params, clock())
         except (ValueError, OverflowError, OSError) as exc:  # QueryError is a ValueError
             return _error(f"bad query: {exc}", 400)
+        await ops.store.flush()  # marks are gathered for a few ms: show what was answered
         rows = await asyncio.to_thread(lambda: history.select(ops.store.reader(), wanted, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -159,9 +160,10 @@ def _events(ops: Ops, clock: Callable[[], float]) -> Handler:
     return handler
 
 
-def _find(ops: Ops, request: Request) -> Awaitable[tuple[history.Event, Any] | None]:
+async def _find(ops: Ops, request: Request) -> tuple[history.Event, Any] | None:
     id_, source = request.path_params["id"], request.query_params.get("source")
-    return asyncio.to_thread(lambda: history.find(ops.store.reader(), id_, source))
+    await ops.store.flush()  # marks are gathered for a few ms: show what was answered
+    return await asyncio.to_thread(lambda: history.find(ops.store.reader(), id_, source))
 
 
 def _event(ops: Ops) -> Handler:
@@ -297,6 +299,7 @@ def _status_page(token: bytes, ops: Ops, audit_root: Path, clock: Callable[[], f
 
 def _page(ops: Ops, audit_root: Path, clock: Callable[[], float]) -> Handler:
     async def handler(request: Request) -> Response:
+        await ops.store.flush()  # marks are gathered for a few ms: show what was answered
         snap = await asyncio.to_thread(_snapshot, ops, audit_root, clock())
         return HTMLResponse(statuspage.render(snap), headers={"Cache-Control": "no-store"})
 

@@ -75,6 +75,7 @@ class Pipeline:
         self._ack_timeout = config.kafka.ack_timeout_ms / 1000
         self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
         self._inflight: dict[Key, asyncio.Future[None]] = {}
+        self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
 
     def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
                body_size: int | None = None) -> Answer:
@@ -120,11 +121,19 @@ class Pipeline:
             return Answer(200, {"id": key[1], "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
+
+        def release(_: object = None) -> None:
+            del self._inflight[key]
+            done.set_result(None)
+
         try:
             return await publish(spooling)
         finally:
-            del self._inflight[key]
-            done.set_result(None)
+            marking = self._marking.pop(key, None)
+            if marking is None:
+                release()
+            else:  # a retry of this event waits until it is marked seen, then is a duplicate
+                marking.add_done_callback(release)
 
     async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Answer:
         if isinstance(mapped, Envelope):
@@ -158,7 +167,7 @@ class Pipeline:
         slot = observe.current()
         if slot is not None:
             slot.publish_secs = time.perf_counter() - started
-        await self._mark(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
+        self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
         return safe
 
     def _kafka_error(self, kind: str) -> None:
@@ -196,13 +205,18 @@ class Pipeline:
         sending.result.add_done_callback(settled)
         return answer
 
-    async def _mark(self, key: Key, row: history.Row | None = None) -> None:
-        """Right after the broker's ack. If the mark cannot be written the event is still safe in
-        Kafka; a retry of it would be published again (a duplicate, which consumers dedupe)."""
+    def _mark_soon(self, key: Key, row: history.Row | None = None) -> None:
+        """Right after the broker's ack, without holding the answer: the event is safe in Kafka
+        already, and the mark (with its history row) is gathered into the store's next group
+        commit. Until it is committed, a retry of the event in this process waits for it (the
+        in-flight entry is kept). If the mark cannot be written, or the process dies first, a
+        retry is published again: a duplicate, which consumers dedupe, never a loss."""
         try:
-            await self.store.mark(key, row)  # with its history row, in the same group commit
+            marking = self.store.mark_soon(key, row)
         except StoreError:
-            pass
+            return
+        marking.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged by the store
+        self._marking[key] = marking
 
 
 async def _settled_within(future: asyncio.Future[Ack], timeout: float) -> bool:

@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen (at);
 """ + history.SCHEMA
 MAX_GROUP = 512  # jobs per commit; bounds one transaction's size and latency
+# Marks after a Kafka ack and history notes are gathered this long per commit: committing each
+# on its own cost about as much CPU as the rest of the request (docs/benchmarks.md).
+MARK_WINDOW_SECS = 0.005
+_GATHERED = frozenset({"mark", "note"})
 EXPIRE_EVERY_SECS = 60.0
 _headers_encode = msgspec.msgpack.Encoder().encode
 _headers_decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
@@ -203,7 +207,21 @@ class Store:
         if self._writer is not None:
             self._jobs.put(_Job("note", rows=[row]))
 
+    def mark_soon(self, key: Key, row: history.Row | None = None) -> asyncio.Future[None]:
+        """As `mark`, without waiting: -> a future resolved once committed (or failed with
+        StoreError). Marks are not durable promises (see the module docstring), so a commit may
+        gather them for up to MARK_WINDOW_SECS: far fewer transactions per event."""
+        return self._enqueue(_Job("mark", keys=[key], rows=[row] if row else ()))
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed (the admin API reads the event
+        history after this, so it shows what was answered before, gathered marks included)."""
+        await self._submit(_Job("flush"))
+
     async def _submit(self, job: _Job) -> None:
+        await self._enqueue(job)
+
+    def _enqueue(self, job: _Job) -> asyncio.Future[None]:
         if self._writer is None:
             raise StoreError("the local store is closed")
         loop = asyncio.get_running_loop()
@@ -222,7 +240,7 @@ class Store:
 
         job.done = done
         self._jobs.put(job)
-        await future
+        return future
 
     def _write_loop(self) -> None:
         full, normal = self._connect("FULL"), self._connect("NORMAL")
@@ -232,15 +250,21 @@ class Store:
             if job is None:
                 break
             group = [job]
+            # Only marks and notes: wait a moment for more (nobody awaits them for an answer);
+            # a spool job ends the wait at once, its answer waits for the fsync.
+            until = time.monotonic() + (MARK_WINDOW_SECS if job.kind in _GATHERED else 0.0)
             while len(group) < MAX_GROUP:
+                wait = until - time.monotonic()
                 try:
-                    more = self._jobs.get_nowait()
+                    more = self._jobs.get(timeout=wait) if wait > 0 else self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
                     self._jobs.put(None)  # finish this group, then stop
                     break
                 group.append(more)
+                if more.kind not in _GATHERED:
+                    until = 0.0  # take what is queued now, then commit
             durable = [j for j in group if j.kind == "spool"]
             other = [j for j in group if j.kind != "spool"]
             if durable:
