@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -68,6 +68,7 @@ class Variant:
     read_body: bool = False
     better: bool = False
     client: str = "kafka-python"
+    src: str = ""  # another checkout's gateway (--compare), else this one's
 
     @property
     def kafka(self) -> bool:
@@ -186,12 +187,12 @@ def worker_rss(root: int, workers: int) -> float:
 
 
 class Server:
-    def __init__(self, cmd: list[str], cores: str, log: Path, port: int) -> None:
+    def __init__(self, cmd: list[str], cores: str, log: Path, port: int, src: str = "") -> None:
         self.port = port
         with open(log, "ab") as out:
             self.process = subprocess.Popen(["taskset", "-c", cores, *cmd], stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True,
-                                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                            cwd=ROOT, env={**os.environ, "PYTHONPATH": src or str(ROOT)})
         self.log = log
 
     def wait_up(self, kafka: bool, workers: int, timeout: float = 30.0) -> None:
@@ -299,7 +300,7 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
         config = gateway_config(root, target, prefix, variant.client)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
-    server = Server(cmd, cores, root / "server.log", port)
+    server = Server(cmd, cores, root / "server.log", port, variant.src)
     server.wait_up(variant.kind == "gateway" and variant.kafka, variant.workers)
     return server
 
@@ -307,7 +308,7 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
 def measure(variant: Variant, args: argparse.Namespace, wrk: str, requests: Path, bootstrap: str,
             workdir: Path) -> Result:
     root = workdir / variant.name
-    root.mkdir()
+    root.mkdir(parents=True)
     prefix = f"b{uuid.uuid4().hex[:8]}"
     if variant.kafka:
         create_topics(bootstrap, prefix)
@@ -417,6 +418,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"Run of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}; commit {commit()}.\n"
         f"Python {platform.python_version()}, {versions()}; Tansu "
         f"({tool_version([broker_binary(), '--version'])}); {tool_version(['wrk', '-v'])}.\n"
+        f"{'Median of ' + str(args.repeat) + ' runs per variant. ' if args.repeat > 1 else ''}"
         f"wrk -t1 -c{args.connections}, {args.seconds:g} s loaded, {args.single_seconds:g} s at c=1, "
         f"{args.half_seconds:g} s paced at half the loaded rate; ~{args.body_bytes} B signed bodies "
         f"rotating over iof, compliancely, tlas, azakaw-acme (basic), azakaw-globex (api key); "
@@ -528,6 +530,9 @@ def main() -> int:
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--soak-rate", type=float, default=0.0, help="default: half the loaded rate")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not update {DOC.name}")
+    parser.add_argument("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
+                        "in DIR (e.g. a `git worktree` of an older commit), side by side")
+    parser.add_argument("--repeat", type=int, default=1, help="run the variants N times; report medians")
     args = parser.parse_args()
 
     global LOAD_BEFORE
@@ -542,6 +547,11 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
         chosen = [v for v in VARIANTS if v.name in names]
+    if args.compare:
+        head = tool_version(["git", "-C", args.compare, "rev-parse", "--short", "HEAD"])
+        chosen = [w for v in chosen for w in (
+            [replace(v, name=v.name + "@" + head, label=f"{v.label} @ {head}", src=args.compare), v]
+            if v.kind == "gateway" else [v])]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     count = int(args.max_rate * (2 + args.seconds + args.half_seconds / 2)
                 + 5000 * args.single_seconds)
@@ -555,15 +565,19 @@ def main() -> int:
                 if not args.no_write:
                     write_doc("soak", text)
                 return 0
-            results = []
-            for variant in chosen:
-                print(f"{variant.name}...", flush=True)
-                assert requests is not None
-                result = measure(variant, args, wrk, requests, b.bootstrap, workdir)
-                print(f"  {result.rate:,.0f}/s, p99 {result.loaded.p99:.1f} ms, "
-                      f"{result.cpu_us:,.0f} µs CPU/event, {result.rss_mb:.0f} MB, {result.check}",
-                      flush=True)
-                results.append(result)
+            runs: dict[str, list[Result]] = {v.name: [] for v in chosen}
+            for round_ in range(args.repeat):
+                for variant in chosen:
+                    print(f"{variant.name}...", flush=True)
+                    assert requests is not None
+                    result = measure(variant, args, wrk, requests, b.bootstrap,
+                                     workdir / f"r{round_}")
+                    print(f"  {result.rate:,.0f}/s, p99 {result.loaded.p99:.1f} ms, "
+                          f"{result.cpu_us:,.0f} µs CPU/event, {result.rss_mb:.0f} MB, {result.check}",
+                          flush=True)
+                    runs[variant.name].append(result)
+            # the median run of each variant by accepted/s (whole runs, not mixed figures)
+            results = [sorted(r, key=lambda x: x.rate)[len(r) // 2] for r in runs.values()]
         text = table(results, args)
         print("\n" + text)
         if not args.no_write:
