@@ -23,8 +23,8 @@ _decode = msgspec.json.Decoder(float_hook=float).decode
 
 
 def iso(moment: datetime) -> str:
-    """RFC 3339 in UTC with milliseconds and `Z` (isoformat: a fifth of strftime's cost)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """RFC 3339 in UTC with milliseconds and `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def event_time(value: object, received: datetime) -> str:
