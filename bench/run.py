@@ -551,7 +551,7 @@ def main() -> int:
         head = tool_version(["git", "-C", args.compare, "rev-parse", "--short", "HEAD"])
         chosen = [w for v in chosen for w in (
             [replace(v, name=v.name + "@" + head, label=f"{v.label} @ {head}", src=args.compare), v]
-            if v.kind == "gateway" else [v])]
+            if v.kind == "gateway" and v.client == "kafka-python" else [v])]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     count = int(args.max_rate * (2 + args.seconds + args.half_seconds / 2)
                 + 5000 * args.single_seconds)
