@@ -11,6 +11,8 @@ so N concurrent spooled requests cost one fsync, not N.
 
 Dedupe marks of events acknowledged by Kafka use `synchronous=NORMAL` (they survive a process crash;
 a power cut may lose the last ones, which then costs at most a duplicate record, never a lost event).
+They do not hold the answer either: the writer gathers them for up to MARK_WINDOW_SECS per commit
+(a spool job ends the wait at once), and a crash in that window costs the same, a duplicate.
 """
 
 from __future__ import annotations
