@@ -79,8 +79,11 @@ class Proxy:
             writer.transport.abort()
             return
         self._writers.add(up_writer)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # close(): finish quietly (asyncio's stream callback logs a cancelled handler)
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.transport.abort()
