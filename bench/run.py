@@ -79,7 +79,8 @@ VARIANTS = [
     Variant("bare", "bare Starlette endpoint, returns 200", "bare"),
     Variant("bare-body", "bare Starlette endpoint, reads the body", "bare", read_body=True),
     Variant("naive", "naive peer: send().get() in a threadpool", "naive"),
-    Variant("better", "better peer: future bridged into asyncio, linger 5 ms", "naive", better=True),
+    Variant("better", "better peer: future bridged into asyncio, linger 5 ms", "naive",
+            better=True),
     Variant("gateway", "**gateway, 1 worker**", "gateway"),
     Variant("gateway-w2", "**gateway, --workers 2** (both cores)", "gateway", workers=2),
     Variant("native", "**gateway, 1 worker, client confluent-kafka**", "gateway",
@@ -144,7 +145,8 @@ def ensure_wrk() -> str:
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     print("installing wrk (apt-get)...", flush=True)
     subprocess.run([*sudo, "apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "wrk"], check=True,
+                   stdout=subprocess.DEVNULL)
     return shutil.which("wrk") or "wrk"
 
 
@@ -189,10 +191,11 @@ def worker_rss(root: int, workers: int) -> float:
 class Server:
     def __init__(self, cmd: list[str], cores: str, log: Path, port: int, src: str = "") -> None:
         self.port = port
+        env = {**os.environ, "PYTHONPATH": src or str(ROOT)}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(["taskset", "-c", cores, *cmd], stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True,
-                                            cwd=ROOT, env={**os.environ, "PYTHONPATH": src or str(ROOT)})
+                                            cwd=ROOT, env=env)
         self.log = log
 
     def wait_up(self, kafka: bool, workers: int, timeout: float = 30.0) -> None:
@@ -203,7 +206,8 @@ class Server:
                 raise SystemExit(f"server exited at start; see {self.log}")
             try:
                 if not kafka:
-                    if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    url = f"http://127.0.0.1:{self.port}/healthz"
+                    if httpx.get(url, timeout=1).status_code == 200:
                         return
                 else:  # every worker must have its producer connected: ask several times
                     body = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).json()
@@ -291,7 +295,8 @@ def run_wrk(wrk: str, port: int, requests: Path, offset: int, seconds: float, co
 def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, cores: str) -> Server:
     port = free_port()
     if variant.kind == "bare":
-        cmd = [PYTHON, "bench/bare.py", "--port", str(port)] + (["--read-body"] if variant.read_body else [])
+        cmd = [PYTHON, "bench/bare.py", "--port", str(port)]
+        cmd += ["--read-body"] if variant.read_body else []
     elif variant.kind == "naive":
         cmd = [PYTHON, "bench/naive.py", "--port", str(port), "--bootstrap", bootstrap, "--prefix",
                prefix] + (["--better"] if variant.better else [])
@@ -396,7 +401,8 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         rows.append(
             f"| {r.variant.label} | {r.rate:,.0f} | {ratio} "
             f"| {r.loaded.p50:.1f} / {r.loaded.p99:.1f} / {r.loaded.p999:.1f} "
-            f"| {r.single.p50:.2f} / {r.single.p99:.2f} | {r.half.p99:.1f} (at {r.half_rate:,.0f}/s) "
+            f"| {r.single.p50:.2f} / {r.single.p99:.2f} "
+            f"| {r.half.p99:.1f} (at {r.half_rate:,.0f}/s) "
             f"| {r.cpu_us:,.0f} | {r.rss_mb:.0f} | {r.check} |")
     by = {r.variant.name: r for r in results}
     notes = []
@@ -415,12 +421,14 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
     header = (
         f"Load average before the run: {LOAD_BEFORE:.2f} (other work on the machine skews every "
         f"figure; the bench itself adds about 2 while it runs).\n"
-        f"Run of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}; commit {commit()}.\n"
+        f"Run of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}; "
+        f"commit {commit()}.\n"
         f"Python {platform.python_version()}, {versions()}; Tansu "
         f"({tool_version([broker_binary(), '--version'])}); {tool_version(['wrk', '-v'])}.\n"
         f"{'Median of ' + str(args.repeat) + ' runs per variant. ' if args.repeat > 1 else ''}"
-        f"wrk -t1 -c{args.connections}, {args.seconds:g} s loaded, {args.single_seconds:g} s at c=1, "
-        f"{args.half_seconds:g} s paced at half the loaded rate; ~{args.body_bytes} B signed bodies "
+        f"wrk -t1 -c{args.connections}, {args.seconds:g} s loaded, "
+        f"{args.single_seconds:g} s at c=1, {args.half_seconds:g} s paced at half the loaded "
+        f"rate; ~{args.body_bytes} B signed bodies "
         f"rotating over iof, compliancely, tlas, azakaw-acme (basic), azakaw-globex (api key); "
         f"server on core(s) {args.server_cores} (--workers 2: {args.all_cores}), wrk + Tansu on "
         f"{args.client_cores}. CPU is the server's processes' utime+stime over the loaded run.\n")
@@ -496,7 +504,8 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
     answered = int(values["requests"]) - int(values["non2xx"])
     stored = count_records(b.bootstrap, prefix) + count_spooled(root)
     first_minute = [mb for t, mb in samples if 50 <= t <= 70] or [samples[0][1]]
-    text = (f"Soak of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, commit {commit()}: one worker "
+    text = (f"Soak of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, commit {commit()}: "
+            f"one worker "
             f"paced at {rate:,.0f}/s for {args.soak_seconds:g} s, c={args.connections}; "
             f"{answered:,} 2xx, p99 {int(values['p99']) / 1000:.1f} ms, p99.9 "
             f"{int(values['p999']) / 1000:.1f} ms; stored = 2xx: "
@@ -509,36 +518,40 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
 
 def measure_max(variant: Variant, args: argparse.Namespace, wrk: str, requests: Path,
                 bootstrap: str, workdir: Path) -> float:
-    quick = argparse.Namespace(**{**vars(args), "seconds": 10, "single_seconds": 1, "half_seconds": 1})
+    quick = argparse.Namespace(**{**vars(args), "seconds": 10, "single_seconds": 1,
+                                  "half_seconds": 1})
     return measure(variant, quick, wrk, requests, bootstrap, workdir).rate
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--connections", "-c", type=int, default=32, help="concurrency (default 32)")
-    parser.add_argument("--seconds", type=float, default=15, help="loaded run per variant (default 15)")
-    parser.add_argument("--single-seconds", type=float, default=5, help="run at concurrency 1 (default 5)")
-    parser.add_argument("--half-seconds", type=float, default=10, help="run at half load (default 10)")
-    parser.add_argument("--body-bytes", type=int, default=1024, help="body size (default 1024)")
-    parser.add_argument("--only", help="comma-separated variants: " + ",".join(v.name for v in VARIANTS))
-    parser.add_argument("--server-cores", default="0", help="taskset list for one worker (default 0)")
-    parser.add_argument("--client-cores", default="1", help="wrk, Tansu and this script (default 1)")
-    parser.add_argument("--all-cores", default="0,1", help="for --workers 2 (default 0,1)")
-    parser.add_argument("--max-rate", type=int, default=12_000,
-                        help="most requests/s expected of any variant: sizes the signed file")
-    parser.add_argument("--soak", action="store_true", help="10 minutes of one worker at half load")
-    parser.add_argument("--soak-seconds", type=float, default=600)
-    parser.add_argument("--soak-rate", type=float, default=0.0, help="default: half the loaded rate")
-    parser.add_argument("--no-write", action="store_true", help=f"print only; do not update {DOC.name}")
-    parser.add_argument("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
-                        "in DIR (e.g. a `git worktree` of an older commit), side by side")
-    parser.add_argument("--repeat", type=int, default=1, help="run the variants N times; report medians")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    add = parser.add_argument
+    add("--connections", "-c", type=int, default=32, help="concurrency (default 32)")
+    add("--seconds", type=float, default=15, help="loaded run per variant (default 15)")
+    add("--single-seconds", type=float, default=5, help="run at concurrency 1 (default 5)")
+    add("--half-seconds", type=float, default=10, help="run at half load (default 10)")
+    add("--body-bytes", type=int, default=1024, help="body size (default 1024)")
+    add("--only", help="comma-separated variants: " + ",".join(v.name for v in VARIANTS))
+    add("--server-cores", default="0", help="taskset list for one worker (default 0)")
+    add("--client-cores", default="1", help="wrk, Tansu and this script (default 1)")
+    add("--all-cores", default="0,1", help="for --workers 2 (default 0,1)")
+    add("--max-rate", type=int, default=12_000,
+        help="most requests/s expected of any variant: sizes the signed file")
+    add("--soak", action="store_true", help="10 minutes of one worker at half load")
+    add("--soak-seconds", type=float, default=600)
+    add("--soak-rate", type=float, default=0.0, help="default: half the loaded rate")
+    add("--no-write", action="store_true", help=f"print only; do not update {DOC.name}")
+    add("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
+        "in DIR (e.g. a `git worktree` of an older commit), side by side")
+    add("--repeat", type=int, default=1, help="run the variants N times; report medians")
     args = parser.parse_args()
 
     global LOAD_BEFORE
     LOAD_BEFORE = os.getloadavg()[0]
     if LOAD_BEFORE > 0.5:
-        print(f"warning: load average {LOAD_BEFORE:.2f}: other work will skew the figures", flush=True)
+        print(f"warning: load average {LOAD_BEFORE:.2f}: other work will skew the figures",
+              flush=True)
     wrk = ensure_wrk()
     chosen = VARIANTS
     if args.only:
@@ -573,8 +586,8 @@ def main() -> int:
                     result = measure(variant, args, wrk, requests, b.bootstrap,
                                      workdir / f"r{round_}")
                     print(f"  {result.rate:,.0f}/s, p99 {result.loaded.p99:.1f} ms, "
-                          f"{result.cpu_us:,.0f} µs CPU/event, {result.rss_mb:.0f} MB, {result.check}",
-                          flush=True)
+                          f"{result.cpu_us:,.0f} µs CPU/event, {result.rss_mb:.0f} MB, "
+                          f"{result.check}", flush=True)
                     runs[variant.name].append(result)
             # the median run of each variant by accepted/s (whole runs, not mixed figures)
             results = [sorted(r, key=lambda x: x.rate)[len(r) // 2] for r in runs.values()]
