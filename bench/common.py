@@ -13,7 +13,7 @@ import httpx
 
 from gateway.dev.broker import free_port
 
-__all__ = ["Server", "free_port"]
+__all__ = ["Server", "free_port", "stop_group"]
 
 
 class Server:
@@ -55,10 +55,15 @@ class Server:
         return httpx.get(self.url + "/readyz", timeout=5).json()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server's process group (graceful: it flushes), SIGKILL it after 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -24,12 +24,9 @@ import argparse
 import contextlib
 import datetime as dt
 import importlib.metadata
-import json
 import os
 import platform
-import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -46,6 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # measure the gateway of this checkout
 
+from common import stop_group  # noqa: E402
 from signed import generate, provider_topics, source_configs  # noqa: E402
 
 from gateway.dev.broker import Broker, broker_binary, free_port  # noqa: E402
@@ -220,13 +218,7 @@ class Server:
         raise SystemExit(f"server not ready within {timeout:.0f}s; see {self.log}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python") -> Path:

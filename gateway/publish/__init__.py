@@ -59,6 +59,15 @@ class Sending:
             return True
 
 
+async def ack_within(sending: Sending, topic: str, timeout: float) -> Ack:
+    """Await a Sending's ack for at most `timeout` seconds (every publisher's `publish`)."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(sending.result), timeout)
+    except TimeoutError:
+        sending.withdraw()  # not sent yet: never send it late
+        raise Unavailable(f"publishing to topic {topic}: no ack within {timeout:.1f}s") from None
+
+
 class Publisher(Protocol):
     async def start(self) -> None:
         """Begin connecting; must return promptly even when no broker is up."""

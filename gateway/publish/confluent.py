@@ -27,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from gateway.publish import Ack, Record, Sending, Unavailable
+from gateway.publish import Ack, Record, Sending, Unavailable, ack_within
 
 log = logging.getLogger("gateway.kafka")
 
@@ -177,11 +177,7 @@ class ConfluentPublisher:
         return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
-        sending = self.send(record)
-        try:
-            return await asyncio.wait_for(asyncio.shield(sending.result), timeout)
-        except TimeoutError:
-            raise Unavailable(f"publishing to topic {record.topic}: no ack within {timeout:.1f}s") from None
+        return await ack_within(self.send(record), record.topic, timeout)
 
     def _resolve(self, done: asyncio.Future[Ack], settle: Callable[[], None]) -> None:
         def apply() -> None:

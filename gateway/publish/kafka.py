@@ -37,7 +37,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.net.inet import KafkaNetSocket
 
-from gateway.publish import Ack, Record, Sending, Unavailable
+from gateway.publish import Ack, Record, Sending, Unavailable, ack_within
 
 log = logging.getLogger("gateway.kafka")
 
@@ -194,13 +194,11 @@ class KafkaPublisher:
         return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
-        sending = self.send(record)
         try:
-            return await asyncio.wait_for(asyncio.shield(sending.result), timeout)
-        except TimeoutError:
+            return await ack_within(self.send(record), record.topic, timeout)
+        except Unavailable:
             self._connected = False
-            sending.withdraw()
-            raise Unavailable(f"publishing to topic {record.topic}: no ack within {timeout:.1f}s") from None
+            raise
 
     def _send_queued(self, producer: KafkaProducer, record: Record, sending: Sending) -> None:
         try:
