@@ -96,7 +96,8 @@ def routes(config: Config, clock: Callable[[], float] = time.time, ops: Ops | No
         Route("/admin/rejections", protected(token, _rejections(audit_root, clock)), methods=["GET"])]
     if ops is None:
         return found
-    document = msgspec.json.encode(m.openapi())
+    spec = m.openapi()
+    document = msgspec.json.encode(spec)
     api = {
         ("/admin/events", "GET"): _events(ops, clock),
         ("/admin/events/{id}", "GET"): _event(ops),
@@ -105,10 +106,30 @@ def routes(config: Config, clock: Callable[[], float] = time.time, ops: Ops | No
         ("/admin/reload", "POST"): _reload(ops),
         ("/admin/openapi.json", "GET"): _static(document),
     }
-    found += [Route(path, protected(token, handler), methods=[method])
+    found += [Route(path, protected(token, _known_params(handler, _query_names(spec, path, method))),
+                    methods=[method])
               for (path, method), handler in api.items()]
     found.append(Route("/admin/", _status_page(token, ops, audit_root, clock), methods=["GET"]))
     return found
+
+
+def _query_names(spec: dict[str, Any], path: str, method: str) -> frozenset[str]:
+    operation = spec["paths"].get(path, {}).get(method.lower(), {})
+    return frozenset(p["name"] for p in operation.get("parameters", ()) if p["in"] == "query")
+
+
+def _known_params(handler: Handler, allowed: frozenset[str]) -> Handler:
+    """A misspelt filter (`?sorce=iof`) is a 400 naming it, not silently ignored: the query
+    parameters are the ones the OpenAPI document declares."""
+
+    async def checked(request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed)) or "none"
+            return _error(f"bad query: unknown parameter {unknown[0]!r} (known: {known})", 400)
+        return await handler(request)
+
+    return checked
 
 
 def _model(body: BaseModel, status: int = 200) -> Response:

@@ -107,7 +107,8 @@ def _answer(model: str, description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "bad request", 401: "missing or wrong bearer token", 404: "no such event"}
+    text = {400: "bad query: an unknown or invalid parameter", 401: "missing or wrong bearer token",
+            404: "no such event"}
     return {str(code): _answer("Error", text[code]) for code in codes}
 
 
@@ -144,17 +145,17 @@ def openapi() -> dict[str, Any]:
             "/admin/events/{id}": {"get": {
                 "summary": "one event with its stored record",
                 "parameters": [event_id, by_source],
-                "responses": {"200": _answer("EventDetail", "the event"), **_errors(401, 404)}}},
+                "responses": {"200": _answer("EventDetail", "the event"), **_errors(400, 401, 404)}}},
             "/admin/events/{id}/replay": {"post": {
                 "summary": "republish the stored record (same envelope id, key and headers)",
                 "parameters": [event_id, by_source],
                 "responses": {"200": _answer("Replayed", "published: its new partition and offset"),
                               "202": _answer("Replayed", "Kafka unavailable: spooled, published later"),
-                              **_errors(401, 404),
+                              **_errors(400, 401, 404),
                               "503": _answer("Error", "neither Kafka nor the spool can take it")}}},
             "/admin/sources": {"get": {
                 "summary": "the configured sources, without secrets",
-                "responses": {"200": _answer("SourceList", "sources"), **_errors(401)}}},
+                "responses": {"200": _answer("SourceList", "sources"), **_errors(400, 401)}}},
             "/admin/reload": {"post": {
                 "summary": "re-read the configuration file; a bad one changes nothing",
                 "responses": {"200": _answer("Reloaded", "applied"),
