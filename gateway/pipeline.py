@@ -27,7 +27,7 @@ from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
 from gateway.replay import stale
-from gateway.publish import Ack, Publisher, Record, Sending, Unavailable
+from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, settled_within
 from gateway.sources import Source, build_sources
 from gateway.store import Store, StoreError
 
@@ -153,7 +153,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             sending = self.publisher.send(record)
-            if not await _settled_within(sending.result, self._ack_timeout):
+            if not await settled_within(sending.result, self._ack_timeout):
                 raise TimeoutError
             ack = sending.result.result()
         except Unavailable:
@@ -217,28 +217,6 @@ class Pipeline:
             return
         marking.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged by the store
         self._marking[key] = marking
-
-
-async def _settled_within(future: asyncio.Future[Ack], timeout: float) -> bool:
-    """Wait for `future` up to `timeout` without cancelling it (a late ack must still reach
-    _spool_late's callback): wait_for(shield()) and asyncio.wait do the same with several extra
-    futures, sets and callbacks per request."""
-    if future.done():
-        return True
-    waiter = asyncio.get_running_loop().create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = asyncio.get_running_loop().call_later(timeout, wake)
-    future.add_done_callback(wake)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        future.remove_done_callback(wake)
-    return future.done()
 
 
 def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,

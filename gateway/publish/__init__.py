@@ -59,13 +59,34 @@ class Sending:
             return True
 
 
+async def settled_within(future: asyncio.Future[Ack], timeout: float) -> bool:
+    """Wait for `future` up to `timeout` without cancelling it (a late ack must still reach
+    the pipeline's late-ack callback): wait_for(shield()) and asyncio.wait do the same with
+    several extra futures, sets and callbacks per request, on the hot path."""
+    if future.done():
+        return True
+    waiter = asyncio.get_running_loop().create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = asyncio.get_running_loop().call_later(timeout, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
 async def ack_within(sending: Sending, topic: str, timeout: float) -> Ack:
     """Await a Sending's ack for at most `timeout` seconds (every publisher's `publish`)."""
-    try:
-        return await asyncio.wait_for(asyncio.shield(sending.result), timeout)
-    except TimeoutError:
+    if not await settled_within(sending.result, timeout):
         sending.withdraw()  # not sent yet: never send it late
-        raise Unavailable(f"publishing to topic {topic}: no ack within {timeout:.1f}s") from None
+        raise Unavailable(f"publishing to topic {topic}: no ack within {timeout:.1f}s")
+    return sending.result.result()  # the ack, or the send's Unavailable
 
 
 class Publisher(Protocol):
