@@ -145,8 +145,7 @@ class Store:
     # -- reads (cheap, on the caller's thread) ---------------------------------------------------
 
     async def seen(self, key: Key) -> bool:
-        row = self._read().execute("SELECT at FROM seen WHERE source = ? AND id = ?", key).fetchone()
-        return row is not None and self.clock() - row[0] < self.window_secs
+        return self.lookup(key)[0]
 
     def has_spooled(self) -> bool:
         return self._read().execute("SELECT 1 FROM spool LIMIT 1").fetchone() is not None
