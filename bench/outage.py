@@ -55,6 +55,11 @@ def config(root: Path, bootstrap: str, prefix: str) -> dict:
     }
 
 
+def serve(path: Path, cfg: dict) -> Server:
+    path.write_text(yaml.safe_dump(cfg))
+    return Server(path)
+
+
 async def post_all(url: str, deliveries: list, concurrency: int, marks: dict) -> list[tuple[int, str]]:
     """Post every delivery over `concurrency` keep-alive connections; call marks[n]() once n
     answers are in. A minimal HTTP/1.1 client: httpx tops out near 150 requests/s here, which
@@ -121,9 +126,7 @@ def outage_run(root: Path, events: int, concurrency: int) -> dict:
         proxy = Proxy(broker.port, port=proxy_port)
         prefix = f"bench{secrets.token_hex(3)}"
         cfg = config(root, broker.bootstrap, prefix)
-        path = root / "outage.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        server = Server(path)
+        server = serve(root / "outage.yaml", cfg)
         try:
             wanted = deliveries(cfg, events)
             started = time.monotonic()
@@ -153,9 +156,7 @@ def outage_run(root: Path, events: int, concurrency: int) -> dict:
 
 def spool_run(root: Path, events: int, concurrency: int) -> dict:
     cfg = config(root, f"127.0.0.1:{free_port()}", "spoolbench")  # nothing listens there
-    path = root / "spool.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    server = Server(path)
+    server = serve(root / "spool.yaml", cfg)
     try:
         wanted = deliveries(cfg, events)
         started = time.monotonic()
