@@ -5,7 +5,9 @@ key is (source name, envelope id), so two tenants' identical bodies never collid
 only once its event is safe (acknowledged by Kafka, or in the same transaction as its spool write).
 
 gateway.store.Store implements this on the host's SQLite file (shared by its workers, survives
-restarts). A backend shared by several hosts (Redis SET NX with a TTL, a database table with a
+restarts); the pipeline calls the store's faster forms directly (`lookup`, which also says whether
+the spool holds events, and `mark_soon`, group-committed), since a spooled event's mark shares the
+spool's transaction. A backend shared by several hosts (Redis SET NX with a TTL, a database table with a
 unique key) would implement the same two methods; across hosts today, the deterministic envelope id
 and record key let consumers dedupe (docs/durability.md).
 """
