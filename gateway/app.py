@@ -34,7 +34,7 @@ from gateway.observe import Observe
 from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
 from gateway.reload import Reloader
-from gateway.sources import build_sources
+from gateway.sources import build_sources, topics
 from gateway.store import Store
 
 log = logging.getLogger("gateway.http")
@@ -209,7 +209,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
         logs.redact_secrets(secret_values(config))  # last line of defence: see gateway.logs
         _chain_stop_signals(stopping)
         hup = _on_sighup(reloader.on_signal)
-        await publisher.start()
+        await publisher.start(topics(config))
         drainer.start()
         auditor.start()  # ships audit records kept while Kafka was down
         yield

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,8 +91,9 @@ async def ack_within(sending: Sending, topic: str, timeout: float) -> Ack:
 
 
 class Publisher(Protocol):
-    async def start(self) -> None:
-        """Begin connecting; must return promptly even when no broker is up."""
+    async def start(self, topics: Collection[str] = ()) -> None:
+        """Begin connecting; must return promptly even when no broker is up. Learning `topics`'
+        partitions is part of connecting, so the first webhook does not wait for them."""
 
     def send(self, record: Record) -> Sending:
         """Hand the record over without waiting; raise Unavailable at once if there is no broker."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -90,11 +90,13 @@ class ConfluentPublisher:
         self._lock = threading.Lock()
         self._connected = False
         self._poller: threading.Thread | None = None
+        self._topics: tuple[str, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, topics: Collection[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
+        self._topics = tuple(topics)
         self._producer = Producer(self._config)  # returns at once; connects in its own threads
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()
@@ -127,6 +129,8 @@ class ConfluentPublisher:
             if not self._connected:
                 try:
                     producer.list_topics(timeout=min(CONNECT_TIMEOUT_SECS, 1.0))
+                    for topic in self._topics:  # the first record to each need not wait for it
+                        producer.list_topics(topic, timeout=min(CONNECT_TIMEOUT_SECS, 1.0))
                     self._connected = True
                     log.info("connected to kafka %s", self._config["bootstrap.servers"])
                 except KafkaException:

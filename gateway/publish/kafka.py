@@ -17,7 +17,9 @@ kafka-python's traps, and what this module does about each:
   kept short (a few seconds past the request timeout) to bound that recovery;
 - close(timeout) flushes first and, if records are still pending at the timeout, raises and leaves
   the producer running (its I/O thread may deliver them later): a producer is force-closed instead;
-- a failed TCP connect leaves its socket to the garbage collector (patched below).
+- a failed TCP connect leaves its socket to the garbage collector (patched below);
+- the first send() to a topic waits for its metadata: the topics the configuration names are
+  looked up while connecting, before the publisher calls itself connected.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,7 @@ from gateway.publish import Ack, Record, Sending, Unavailable, ack_within
 log = logging.getLogger("gateway.kafka")
 
 PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
+WARM_SECS = 5.0
 
 
 def _closing_on_failure(connect: Any) -> Any:
@@ -103,11 +106,13 @@ class KafkaPublisher:
         self._closed = threading.Event()
         self._building = False
         self._connected = False
+        self._topics: tuple[str, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, topics: Collection[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
+        self._topics = tuple(topics)
         self._rebuild()
 
     @property
@@ -146,6 +151,7 @@ class KafkaPublisher:
                 if not _any_reachable(self._config["bootstrap_servers"]):
                     raise ConnectionRefusedError("no bootstrap server accepts connections")
                 producer = KafkaProducer(**self._config)
+                self._learn_topics(producer)
             except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, TLS...: retry
                 self._connected = False
                 log.warning("connecting to kafka %s: %s", self._config["bootstrap_servers"],
@@ -166,6 +172,21 @@ class KafkaPublisher:
             return
         with self._lock:
             self._building = False
+
+    def _learn_topics(self, producer: KafkaProducer) -> None:
+        """Fetch the partitions of every configured topic now: until then, the first record to
+        each would wait for a metadata round trip (and, past the ack timeout, be spooled). Bounded
+        by WARM_SECS in all, so a cluster without the topics still lets the publisher start."""
+        deadline = time.monotonic() + WARM_SECS
+        for topic in self._topics:
+            if time.monotonic() > deadline:
+                break
+            try:
+                producer.partitions_for(topic)
+            except kafka_errors.KafkaError as exc:
+                log.warning("no partitions known for topic %s (%s): does it exist? "
+                            "`webhook-gateway topics create` creates every topic the config implies",
+                            topic, type(exc).__name__)
 
     # -- publishing --------------------------------------------------------------------------
 

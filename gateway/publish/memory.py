@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from gateway.publish import Ack, Record, Sending, Unavailable
 
@@ -12,7 +13,7 @@ class MemoryPublisher:
         self.records: list[Record] = []
         self.available = True
 
-    async def start(self) -> None:
+    async def start(self, topics: Collection[str] = ()) -> None:
         return None
 
     delivery_timeout_secs = 1.0

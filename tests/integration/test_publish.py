@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.dev.broker import Broker
+from gateway.publish.kafka import KafkaPublisher, _has_metadata
 from tests.helpers import SECRETS, read_topic, source_configs
 from tests.integration.running import config, envelope, prefix, running, sample, signed
 
@@ -207,3 +209,21 @@ def test_an_event_outside_the_allowlist_is_ignored_not_published(broker: Broker,
     records = read_topic(broker.bootstrap, [f"{cfg.kafka.topic_prefix}.iof",
                                             f"{cfg.kafka.topic_prefix}.deadletter"])
     assert [bytes(envelope(r.value).data) for r in records] == [wanted]
+
+
+def test_a_connected_publisher_already_knows_every_configured_topic(broker: Broker) -> None:
+    """The first webhook to each topic does not wait for a metadata round trip (which, past the
+    ack timeout, would spool it): the publisher looks its topics up before it says connected."""
+    topics = [f"{prefix()}.{name}" for name in ("iof", "deadletter", "rejected")]
+
+    async def connect() -> list[bool]:
+        publisher = KafkaPublisher([broker.bootstrap])
+        await publisher.start(topics)
+        try:
+            while not publisher.connected:
+                await asyncio.sleep(0.02)
+            return [_has_metadata(publisher._producer, topic) for topic in topics]
+        finally:
+            await publisher.close(1.0)
+
+    assert asyncio.run(asyncio.wait_for(connect(), 30)) == [True, True, True]

@@ -6,6 +6,7 @@ No broker is needed: every request here is refused before Kafka could matter.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -45,6 +46,23 @@ def exchange(port: int, raw: bytes, wait: float = 5.0) -> bytes:
         except TimeoutError:
             pass
     return received
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response: its head may arrive in one segment and its body in the next."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-response after {received!r}"
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    assert match, f"no content-length in {head!r}"
+    while len(body) < int(match[1]):
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-body after {received!r}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def statuses(response: bytes) -> list[int]:
@@ -149,7 +167,7 @@ def test_keep_alive_connection_gets_a_fresh_deadline_per_request(gateway: Gatewa
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.settimeout(5)
-        first = sock.recv(65536)
+        first = read_response(sock)
         assert statuses(first) == [200]
         sock.sendall(b"GET /healthz HTTP/1.1\r\n")
         sock.settimeout(10 * READ_TIMEOUT_SECS)
