@@ -33,6 +33,7 @@ from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
 from gateway.observe import Observe
 from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
+from gateway.publish.backend import worker_publisher
 from gateway.reload import Reloader
 from gateway.sources import build_sources, topics
 from gateway.store import Store
@@ -136,7 +137,7 @@ class _Last:
 def create_app(config: Config, publisher: Publisher | None = None,
                clock: Callable[[], float] = time.time) -> Starlette:
     if publisher is None:
-        publisher = kafka_publisher(config)
+        publisher = worker_publisher(config)
     storage = config.storage
     store = Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
                   max_entries=storage.dedupe_max_entries, clock=clock,
@@ -268,20 +269,3 @@ def _chain_stop_signals(stopping: threading.Event) -> None:
             previous(signum, frame)
 
         signal.signal(sig, handler)
-
-
-def kafka_publisher(config: Config) -> Publisher:
-    """The configured producer backend (`kafka.client`); kafka-python unless told otherwise."""
-    if config.kafka.client == "confluent-kafka":
-        from gateway.publish.confluent import ConfluentPublisher as Backend
-    else:
-        from gateway.publish.kafka import KafkaPublisher as Backend  # type: ignore[assignment]
-    return Backend(config.kafka.bootstrap_servers, config.kafka.producer_options,
-                   max_record_bytes=max_record_bytes(config),
-                   ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
-
-
-def max_record_bytes(config: Config) -> int:
-    """A dead letter carries the body base64-encoded (4/3 larger) plus its fields."""
-    largest = max(s.max_body_bytes for s in config.sources.values())
-    return max(1_048_576, largest * 4 // 3 + 64 * 1024)

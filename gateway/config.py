@@ -80,6 +80,9 @@ class KafkaSettings(BaseModel):
     # The producer library: kafka-python (default, pure Python) or confluent-kafka (librdkafka, an
     # optional install: about a tenth of the CPU per record; docs/benchmarks.md).
     client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    # Where the producer runs under `serve`: one process per host beside the workers (default; the
+    # client's per-record CPU leaves the workers' cores, gateway.publish.process), or in each worker.
+    publisher: Literal["process", "worker"] = "process"
     # The producer options that are credentials: secret references like any other secret, so they
     # can come from env:/file: and never show in repr() or logs.
     sasl_plain_password: SecretValue | None = None

@@ -24,6 +24,8 @@ from gateway import httpproto, logs
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
 from gateway.metrics import MULTIPROC_ENV, clear_multiprocess_dir
+from gateway.publish.backend import SOCKET_ENV
+from gateway.publish.process import PublisherProcess
 from gateway.reload import WORKERS_ENV
 from gateway.store import Store, StoreError
 
@@ -144,12 +146,21 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
     )
-    if workers > 1:
-        # Each worker has its own producer; they share the host's store, one drains at a time.
-        _Supervisor(uv_config, sockets=[uv_config.bind_socket()]).run()
-        return
-    server = _Server(uv_config)
-    server.run()
+    publisher = None
+    if config.kafka.publisher == "process":
+        publisher = PublisherProcess(os.environ["WEBHOOK_GATEWAY_CONFIG"]).start()
+        os.environ[SOCKET_ENV] = publisher.socket
+    try:
+        if workers > 1:
+            # The workers share the host's store (one drains at a time) and its publisher process.
+            _Supervisor(uv_config, sockets=[uv_config.bind_socket()]).run()
+            return
+        server = _Server(uv_config)
+        server.run()
+    finally:
+        if publisher is not None:  # after the workers: their last records still get answers
+            publisher.stop()
+            os.environ.pop(SOCKET_ENV, None)
     if not server.started:
         raise SystemExit(3)  # start-up failed; uvicorn has logged why
     if hard_exit:

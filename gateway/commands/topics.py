@@ -67,7 +67,7 @@ def _positive(text: str) -> int:
 def topic_configs(config: Config, replication_factor: int, min_insync: int | None = None,
                   extra: dict[str, str] | None = None) -> dict[str, str]:
     """The settings of a new topic; `extra` (from --topic-config) wins."""
-    from gateway.app import max_record_bytes
+    from gateway.publish.backend import max_record_bytes
 
     settings = {"max.message.bytes": str(max_record_bytes(config))}
     if min_insync is None and replication_factor >= 2:

@@ -7,6 +7,7 @@ broker acknowledged before the outage is still there to count afterwards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -266,3 +267,79 @@ def test_read_only_storage_stops_start_up_with_a_clear_message(outage: Outage, s
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "storage.path" in done.stderr and "Traceback" not in done.stderr
+
+
+def publisher_processes(gateway: GatewayProcess) -> list[int]:
+    """The pids of the publisher process(es) `serve` started (children of the serve process)."""
+    assert gateway.process is not None
+    found = []
+    children = " ".join(task.joinpath("children").read_text()  # a restart spawns from a thread
+                        for task in Path(f"/proc/{gateway.process.pid}/task").iterdir())
+    for pid in children.split():
+        try:
+            if b"gateway.publish.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()
+    except FileNotFoundError:
+        return False
+
+
+def test_killing_the_publisher_process_mid_traffic_loses_nothing_and_it_comes_back(
+        outage: Outage) -> None:
+    """SIGKILL of the host's publisher process: what it had not acknowledged is spooled (202),
+    `serve` starts a new one, and every acknowledged event ends up in Kafka. One the dead
+    process had delivered without answering may be there twice, with the same id."""
+    gateway = outage.gateway().start()
+    try:
+        wait_for(lambda: readyz(gateway)["kafka"] == "reachable", what="kafka")
+        [first] = publisher_processes(gateway)
+        answers: list[httpx.Response] = []
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(post, gateway.url, outage.delivery()) for _ in range(150)]
+            wait_for(lambda: sum(f.done() for f in futures) >= 40, what="traffic before the kill")
+            os.kill(first, signal.SIGKILL)
+            answers = [f.result() for f in futures]
+        assert {r.status_code for r in answers} <= {200, 202}
+        wait_for(lambda: [p for p in publisher_processes(gateway) if p != first and alive(p)],
+                 what="a new publisher process")
+        wait_for(lambda: drained(gateway), what="the spool to drain")
+        after = post(gateway.url, outage.delivery())
+        assert after.status_code == 200 and after.json()["status"] == "published"
+        accepted = {r.json()["id"] for r in answers} | {after.json()["id"]}
+        assert {r["id"] for r in outage.records()} == accepted
+    finally:
+        gateway.stop()
+
+
+def test_a_killed_serve_leaves_no_publisher_process_behind(outage: Outage) -> None:
+    gateway = outage.gateway().start()
+    try:
+        wait_for(lambda: readyz(gateway)["kafka"] == "reachable", what="kafka")
+        [publisher] = publisher_processes(gateway)
+        assert gateway.process is not None
+        gateway.process.send_signal(signal.SIGKILL)  # the serve process alone, not its group
+        gateway.process.wait(10)
+        wait_for(lambda: not alive(publisher), 15, "the publisher process to exit")
+    finally:
+        gateway.stop()
+
+
+def test_with_publisher_worker_each_worker_publishes_itself(outage: Outage) -> None:
+    data = config_dict(outage.root / "own", outage.broker.bootstrap, topic_prefix=outage.prefix,
+                       publisher="worker")
+    gateway = GatewayProcess(write_config(outage.root / "own.yaml", data)).start()
+    try:
+        wait_for(lambda: readyz(gateway)["kafka"] == "reachable", what="kafka")
+        assert publisher_processes(gateway) == []
+        answer = post(gateway.url, outage.delivery())
+        assert answer.status_code == 200 and answer.json()["status"] == "published"
+        assert [r["id"] for r in outage.records()] == [answer.json()["id"]]
+    finally:
+        gateway.stop()

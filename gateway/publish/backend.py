@@ -1,0 +1,41 @@
+"""Which producer a configuration asks for (`kafka.client`), built where it runs: in a worker, or
+in the publisher process beside the workers (gateway.publish.process)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.publish import Publisher
+
+
+SOCKET_ENV = "WEBHOOK_GATEWAY_PUBLISHER_SOCKET"  # set by `serve` when a publisher process runs
+
+
+def worker_publisher(config: Config) -> Publisher:
+    """A worker's publisher: the host's publisher process when `serve` started one."""
+    socket = os.environ.get(SOCKET_ENV)
+    if socket:
+        from gateway.publish.process import ProcessPublisher
+
+        return ProcessPublisher(socket)
+    return kafka_publisher(config)
+
+
+def kafka_publisher(config: Config) -> Publisher:
+    """The configured producer backend; kafka-python unless told otherwise."""
+    if config.kafka.client == "confluent-kafka":
+        from gateway.publish.confluent import ConfluentPublisher as Backend
+    else:
+        from gateway.publish.kafka import KafkaPublisher as Backend  # type: ignore[assignment]
+    return Backend(config.kafka.bootstrap_servers, config.kafka.producer_options,
+                   max_record_bytes=max_record_bytes(config),
+                   ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
+
+
+def max_record_bytes(config: Config) -> int:
+    """A dead letter carries the body base64-encoded (4/3 larger) plus its fields."""
+    largest = max(s.max_body_bytes for s in config.sources.values())
+    return max(1_048_576, largest * 4 // 3 + 64 * 1024)

@@ -1,0 +1,432 @@
+"""One publisher process per host: the Kafka client's per-record work off the workers' cores.
+
+kafka-python spends about 100 µs of Python per record, and its I/O thread takes the GIL from the
+worker's event loop (docs/benchmarks.md). With `kafka.publisher: process` (the default), `serve`
+starts one child process that owns the producer (gateway.publish.kafka or .confluent, unchanged,
+so every trap they handle is still handled), and each worker hands it records over a Unix socket:
+
+    worker --Send(seq, record)--> publisher process --send()--> Kafka
+    worker <--Acked(seq, partition, offset) | Failed(seq, reason)--   once the broker has answered
+    worker <--Status(connected, delivery timeout)--                   on connect and on each change
+
+What a 2xx means does not change: a worker answers 2xx only on an Acked for that record. The hop
+adds one failure of its own, the publisher process going away: the socket closing fails every
+record it had not acknowledged with Unavailable, so the pipeline spools them. One it did get into
+Kafka before dying is then published again by the drainer, with the same envelope id (consumers
+dedupe by id, docs/consumers.md). `serve` restarts the process; workers reconnect.
+
+Frames: a 4-byte big-endian length, then a msgpack array (msgspec). What a side queues during one
+turn of its event loop goes out in one write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Collection
+from functools import partial
+from typing import Any
+
+import msgspec
+
+from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, ack_within
+
+log = logging.getLogger("gateway.kafka")
+
+MAX_FRAME = 64 * 1024 * 1024  # a record is at most a few MB; anything larger is a broken peer
+STATUS_EVERY_SECS = 0.1
+RECONNECT_MAX_SECS = 2.0
+
+
+class Send(msgspec.Struct, array_like=True, tag=0):
+    seq: int
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class Acked(msgspec.Struct, array_like=True, tag=1):
+    seq: int
+    partition: int
+    offset: int
+
+
+class Failed(msgspec.Struct, array_like=True, tag=2):
+    seq: int
+    reason: str
+
+
+class Status(msgspec.Struct, array_like=True, tag=3):
+    connected: bool
+    delivery_timeout_secs: float
+
+
+Frame = Send | Acked | Failed | Status
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Frame).decode
+
+
+class _Channel(asyncio.Protocol):
+    """Length-prefixed frames both ways; writes queued in one loop turn leave in one write()."""
+
+    def __init__(self, received: Callable[[Any], None]) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._received = received
+        self._buffer = bytearray()
+        self._out: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self._out:  # written before the connection was made (a greeting)
+            self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= 4:
+            size = int.from_bytes(buffer[start:start + 4], "big")
+            if size > MAX_FRAME:
+                log.error("publisher channel: a frame of %d bytes; closing the connection", size)
+                self.close()
+                return
+            if len(buffer) - start - 4 < size:
+                break
+            frame = _decode(buffer[start + 4:start + 4 + size])
+            start += 4 + size
+            self._received(frame)
+        del buffer[:start]
+
+    def write(self, frame: Send | Acked | Failed | Status) -> None:
+        body = _encode(frame)
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(len(body).to_bytes(4, "big") + body)
+
+    def _flush(self) -> None:
+        if self.transport is None:
+            if self.closed.done():
+                self._out.clear()
+            return  # not connected yet: connection_made() sends it
+        out, self._out = self._out, []
+        if out:
+            self.transport.write(b"".join(out))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+# -- the worker's side -------------------------------------------------------------------------
+
+
+class ProcessPublisher:
+    """The Publisher of a worker whose records go through the host's publisher process."""
+
+    def __init__(self, socket_path: str) -> None:
+        self._path = socket_path
+        self._channel: _Channel | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected = False  # what the publisher process last said of its producer
+        self._delivery_timeout = 30.0  # until the process says
+        self._seq = 0
+        # seq -> (future, topic, give-up time); in seq order, so give-up times are ascending
+        self._pending: dict[int, tuple[asyncio.Future[Ack], str, float]] = {}
+        self._closing = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, topics: Collection[str] = ()) -> None:
+        """The publisher process learns its topics from the configuration itself."""
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [self._loop.create_task(self._keep_connected()),
+                       self._loop.create_task(self._expire())]
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and self._channel is not None
+
+    @property
+    def delivery_timeout_secs(self) -> float:
+        return self._delivery_timeout + 1.0
+
+    def send(self, record: Record) -> Sending:
+        channel, loop = self._channel, self._loop
+        if channel is None or loop is None:
+            raise Unavailable("the publisher process is not connected")
+        self._seq += 1
+        sending = Sending(loop.create_future())
+        sending.mark_sent()  # written to the socket now: from here only an answer settles it
+        self._pending[self._seq] = (sending.result, record.topic,
+                                    time.monotonic() + self.delivery_timeout_secs)
+        channel.write(Send(self._seq, record.topic, record.key, record.value, record.headers))
+        return sending
+
+    async def publish(self, record: Record, timeout: float) -> Ack:
+        return await ack_within(self.send(record), record.topic, timeout)
+
+    async def close(self, timeout: float) -> None:
+        """Wait (bounded) for the answers to what was sent, then disconnect; what is still
+        unanswered fails, and the pipeline keeps those events in the spool."""
+        deadline = time.monotonic() + timeout
+        while self._pending and self._channel is not None and time.monotonic() < deadline:
+            futures = [future for future, _, _ in self._pending.values()]
+            await asyncio.wait(futures, timeout=deadline - time.monotonic())
+        self._closing.set()
+        if self._channel is not None:
+            self._channel.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fail_pending("the publisher closed")
+
+    def _received(self, frame: Any) -> None:
+        if type(frame) is Acked:
+            entry = self._pending.pop(frame.seq, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(Ack(entry[1], frame.partition, frame.offset))
+        elif type(frame) is Failed:
+            entry = self._pending.pop(frame.seq, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_exception(Unavailable(frame.reason))
+        elif type(frame) is Status:
+            self._connected = frame.connected
+            self._delivery_timeout = frame.delivery_timeout_secs
+
+    def _fail_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, {}
+        for future, _, _ in pending.values():
+            if not future.done():
+                future.set_exception(Unavailable(why))
+
+    async def _keep_connected(self) -> None:
+        assert self._loop is not None
+        delay = 0.05
+        while not self._closing.is_set():
+            try:
+                _, channel = await self._loop.create_unix_connection(
+                    lambda: _Channel(self._received), self._path)
+            except OSError:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECS)
+                continue
+            delay = 0.05
+            self._channel = channel
+            log.info("connected to the publisher process")
+            await channel.closed
+            self._channel, self._connected = None, False
+            self._fail_pending("lost the connection to the publisher process")
+            if not self._closing.is_set():
+                log.warning("lost the connection to the publisher process; reconnecting")
+
+    async def _expire(self) -> None:
+        """A record the process never answers for (it hangs) fails after the delivery timeout,
+        as a record in an in-worker producer would."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            while self._pending:
+                seq, (future, _, give_up) = next(iter(self._pending.items()))
+                if give_up > now:
+                    break
+                del self._pending[seq]
+                if not future.done():
+                    future.set_exception(Unavailable("no answer from the publisher process"))
+
+
+# -- the publisher process ---------------------------------------------------------------------
+
+
+class _Worker:
+    """One worker's connection: records in, answers out."""
+
+    def __init__(self, backend: Publisher) -> None:
+        self.channel = _Channel(self._received)
+        self._backend = backend
+
+    def _received(self, frame: Any) -> None:
+        if type(frame) is not Send:
+            return
+        record = Record(frame.topic, frame.key, frame.value, frame.headers)
+        try:
+            sending = self._backend.send(record)
+        except Unavailable as exc:
+            self.channel.write(Failed(frame.seq, str(exc)))
+            return
+        sending.result.add_done_callback(partial(self._answer, frame.seq))
+
+    def _answer(self, seq: int, result: asyncio.Future[Ack]) -> None:
+        if self.channel.transport is None:
+            return  # the worker went away; it has already failed this record itself
+        exc = result.exception()
+        if exc is None:
+            ack = result.result()
+            self.channel.write(Acked(seq, ack.partition, ack.offset))
+        else:
+            self.channel.write(Failed(seq, str(exc) if isinstance(exc, Unavailable)
+                                      else f"publishing: {type(exc).__name__}"))
+
+
+async def run(config_path: str, socket_path: str, stop: asyncio.Event) -> None:
+    """Serve the workers of one host until `stop`; then flush (bounded) and return."""
+    from gateway.config import load_config
+    from gateway.publish.backend import kafka_publisher
+    from gateway.sources import topics
+
+    config = load_config(config_path)
+    backend = kafka_publisher(config)
+    await backend.start(topics(config))
+    try:
+        await serve_workers(backend, socket_path, stop)
+    finally:
+        await backend.close(FLUSH_SECS)
+
+
+async def serve_workers(backend: Publisher, socket_path: str, stop: asyncio.Event) -> None:
+    """Hand the records of every worker that connects to `backend`, and answer each; tell them
+    whenever the backend's connection to Kafka changes."""
+    loop = asyncio.get_running_loop()
+    workers: set[_Worker] = set()
+
+    def status() -> Status:
+        return Status(backend.connected, backend.delivery_timeout_secs)
+
+    def accept() -> _Channel:
+        worker = _Worker(backend)
+        workers.add(worker)
+        worker.channel.closed.add_done_callback(lambda _: workers.discard(worker))
+        worker.channel.write(status())
+        return worker.channel
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    server = await loop.create_unix_server(accept, socket_path)
+    log.info("publisher process %d serving the workers on %s", os.getpid(), socket_path)
+    said = status()
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATUS_EVERY_SECS)
+            if (now := status()) != said:
+                said = now
+                for worker in list(workers):
+                    worker.channel.write(now)
+    finally:
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+
+
+FLUSH_SECS = 10.0
+
+
+async def _until_stdin_closes(config_path: str, socket_path: str) -> None:
+    """`serve` stops this process by closing its stdin, which also happens when `serve` dies by
+    any means, SIGKILL included: no orphan keeps a producer open."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    class _Stdin(asyncio.Protocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            stop.set()
+
+    await loop.connect_read_pipe(_Stdin, sys.stdin)
+    await run(config_path, socket_path, stop)
+
+
+class PublisherProcess:
+    """`serve`'s handle on the publisher process: start it before the workers, restart it if it
+    dies, stop it after them (so their last records are still answered)."""
+
+    def __init__(self, config_path: str) -> None:
+        self._config_path = config_path
+        # 0700: only this user can hand records to the producer
+        self._directory = tempfile.mkdtemp(prefix="webhook-gateway-")
+        self.socket = os.path.join(self._directory, "publisher.sock")
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._watcher = threading.Thread(target=self._watch, name="publisher-watch", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> PublisherProcess:
+        self._spawn()
+        self._watcher.start()
+        deadline = time.monotonic() + timeout  # until it listens; past that, workers retry
+        while not os.path.exists(self.socket) and time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                break
+            time.sleep(0.02)
+        return self
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if not self._stopping.is_set():
+                self._process = subprocess.Popen(  # noqa: S603 - our own module, our interpreter
+                    [sys.executable, "-m", "gateway.publish.process",
+                     "--config", self._config_path, "--socket", self.socket],
+                    stdin=subprocess.PIPE)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            assert process is not None
+            code = process.wait()
+            if self._stopping.wait(1.0):
+                return
+            log.error("the publisher process exited (code %s); starting a new one", code)
+            self._spawn()
+
+    def stop(self, timeout: float = FLUSH_SECS + 5) -> None:
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is not None and process.poll() is None:
+            assert process.stdin is not None
+            with contextlib.suppress(OSError):
+                process.stdin.close()  # "stop": it flushes its producer and exits
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gateway.publish.process",
+                                     description="the publisher process `serve` starts (internal)")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--socket", required=True)
+    args = parser.parse_args(argv)
+    from gateway import logs
+
+    logs.configure()
+    # Ctrl-C, and systemd's SIGTERM, reach the whole process group: the workers must finish
+    # their requests first, so `serve` stops this process last, by closing its stdin. A reload
+    # (SIGHUP) is the workers' business.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    import uvloop
+
+    uvloop.run(_until_stdin_closes(args.config, args.socket))
+
+
+if __name__ == "__main__":
+    main()

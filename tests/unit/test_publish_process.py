@@ -1,0 +1,158 @@
+"""The hop between a worker and the host's publisher process (gateway.publish.process), over a real
+Unix socket, with an in-memory backend behind it. What reaches Kafka through it is tested against
+the broker in tests/integration (every `serve` there runs the publisher process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from gateway.publish import Ack, Record, Sending, Unavailable
+from gateway.publish.memory import MemoryPublisher
+from gateway.publish.process import ProcessPublisher, serve_workers
+
+
+async def until(condition: object, what: str, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+@asynccontextmanager
+async def served(backend: MemoryPublisher, path: Path) -> AsyncIterator[ProcessPublisher]:
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve_workers(backend, str(path), stop))
+    worker = ProcessPublisher(str(path))
+    await worker.start()
+    try:
+        await until(lambda: worker.connected, "the worker to connect")
+        yield worker
+    finally:
+        await worker.close(1.0)
+        stop.set()
+        await server
+
+
+def test_records_arrive_in_order_byte_for_byte_and_each_gets_its_own_ack(tmp_path: Path) -> None:
+    backend = MemoryPublisher()
+    records = [Record(f"t{i % 3}", f"key-{i}".encode(), os.urandom(1500), [("ce_id", str(i).encode())])
+               for i in range(200)]
+
+    async def scenario() -> list[Ack]:
+        async with served(backend, tmp_path / "p.sock") as worker:
+            return list(await asyncio.gather(*(worker.publish(r, 5.0) for r in records)))
+
+    acks = asyncio.run(scenario())
+    assert backend.records == records
+    assert acks == [Ack(r.topic, 0, i) for i, r in enumerate(records)]
+
+
+def test_a_backend_without_kafka_fails_each_record_and_the_worker_learns_it(tmp_path: Path) -> None:
+    backend = MemoryPublisher()
+
+    async def scenario() -> None:
+        async with served(backend, tmp_path / "p.sock") as worker:
+            backend.available = False
+            await until(lambda: not worker.connected, "the status change to reach the worker")
+            with pytest.raises(Unavailable, match="switched off"):
+                await worker.publish(Record("t", b"k", b"v"), 5.0)
+            backend.available = True
+            await until(lambda: worker.connected, "the status change back")
+            assert (await worker.publish(Record("t", b"k", b"v"), 5.0)).topic == "t"
+
+    asyncio.run(scenario())
+
+
+HOLDING_SERVER = textwrap.dedent("""
+    import asyncio, sys
+    from gateway.publish import Sending
+    from gateway.publish.process import serve_workers
+
+    class Holding:  # takes records and never answers, like a producer waiting on a broker
+        connected = True
+        delivery_timeout_secs = 60.0
+        def send(self, record):
+            print("got", record.key.decode(), flush=True)
+            return Sending(asyncio.get_running_loop().create_future())
+
+    asyncio.run(serve_workers(Holding(), sys.argv[1], asyncio.Event()))
+""")
+
+
+def test_when_the_publisher_process_dies_its_unanswered_records_fail_and_the_worker_reconnects(
+        tmp_path: Path) -> None:
+    """The records it held are Unavailable (the pipeline spools them), never left hanging; a new
+    process on the same socket serves the same worker again."""
+    path = tmp_path / "p.sock"
+    holding = subprocess.Popen([sys.executable, "-c", HOLDING_SERVER, str(path)],
+                               stdout=subprocess.PIPE, text=True)
+
+    async def scenario() -> None:
+        await until(lambda: path.exists(), "the holding process to listen", 20)
+        worker = ProcessPublisher(str(path))
+        await worker.start()
+        await until(lambda: worker.connected, "the worker to connect")
+        held: Sending = worker.send(Record("t", b"held", b"v"))
+        line = await asyncio.to_thread(holding.stdout.readline)  # type: ignore[union-attr]
+        assert line == "got held\n"
+        assert not held.result.done()
+        holding.send_signal(signal.SIGKILL)
+        with pytest.raises(Unavailable, match="lost the connection"):
+            await asyncio.wait_for(held.result, 5)
+        assert not worker.connected
+        with pytest.raises(Unavailable):
+            worker.send(Record("t", b"k", b"v"))
+        backend, stop = MemoryPublisher(), asyncio.Event()
+        server = asyncio.create_task(serve_workers(backend, str(path), stop))
+        await until(lambda: worker.connected, "the worker to reconnect")
+        assert (await worker.publish(Record("t", b"again", b"v"), 5.0)).offset == 0
+        assert [r.key for r in backend.records] == [b"again"]
+        await worker.close(1.0)
+        stop.set()
+        await server
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holding.kill()
+        holding.wait()
+        holding.stdout.close()  # type: ignore[union-attr]
+
+
+def test_close_waits_for_the_answers_to_what_was_sent(tmp_path: Path) -> None:
+    """A worker shutting down still hears the acks of its last records (bounded by the timeout)."""
+
+    class Slow(MemoryPublisher):
+        def send(self, record: Record) -> Sending:
+            sending = Sending(asyncio.get_running_loop().create_future())
+            sending.mark_sent()
+            asyncio.get_running_loop().call_later(0.2, sending.result.set_result, Ack(record.topic, 0, 7))
+            return sending
+
+    async def scenario() -> Ack:
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve_workers(Slow(), str(tmp_path / "p.sock"), stop))
+        worker = ProcessPublisher(str(tmp_path / "p.sock"))
+        await worker.start()
+        await until(lambda: worker.connected, "the worker to connect")
+        sending = worker.send(Record("t", b"k", b"v"))
+        await worker.close(5.0)
+        stop.set()
+        await server
+        return sending.result.result()
+
+    assert asyncio.run(scenario()) == Ack("t", 0, 7)
