@@ -66,6 +66,8 @@ class Variant:
     read_body: bool = False
     better: bool = False
     client: str = "kafka-python"
+    publisher: str = "process"  # kafka.publisher: the host's publisher process, or in the worker
+    publisher_on_server_cores: bool = False  # else pinned with wrk and Tansu (--client-cores)
     src: str = ""  # another checkout's gateway (--compare), else this one's
 
     @property
@@ -79,7 +81,11 @@ VARIANTS = [
     Variant("naive", "naive peer: send().get() in a threadpool", "naive"),
     Variant("better", "better peer: future bridged into asyncio, linger 5 ms", "naive",
             better=True),
-    Variant("gateway", "**gateway, 1 worker**", "gateway"),
+    Variant("gateway", "**gateway, 1 worker + publisher process**", "gateway"),
+    Variant("gateway-1core", "gateway, 1 worker + publisher process, both on the server core",
+            "gateway", publisher_on_server_cores=True),
+    Variant("gateway-inworker", "gateway, 1 worker, producer in the worker (`publisher: worker`)",
+            "gateway", publisher="worker"),
     Variant("gateway-w2", "**gateway, --workers 2** (both cores)", "gateway", workers=2),
     Variant("native", "**gateway, 1 worker, client confluent-kafka**", "gateway",
             client="confluent-kafka"),
@@ -221,10 +227,12 @@ class Server:
         stop_group(self.process)
 
 
-def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python") -> Path:
-    config = {
+def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python",
+                   publisher: str = "process") -> Path:
+    config = {  # defaults left out, so that an older checkout (--compare) takes the same file
         "kafka": {"bootstrap_servers": [bootstrap], "topic_prefix": prefix,
-                  **({"client": client} if client != "kafka-python" else {})},
+                  **({"client": client} if client != "kafka-python" else {}),
+                  **({"publisher": publisher} if publisher != "process" else {})},
         "storage": {"path": str(root / "var")},
         # abuse limits off: one client sends everything here; a 429 would flatter the figures
         "limits": {"rate_limit": {"per_source": None, "per_client": None}, "max_connections": 4096},
@@ -294,12 +302,23 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
                prefix] + (["--better"] if variant.better else [])
     else:
         target = f"127.0.0.1:{free_port()}" if variant.broker_down else bootstrap  # nothing listens
-        config = gateway_config(root, target, prefix, variant.client)
+        config = gateway_config(root, target, prefix, variant.client, variant.publisher)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
     server = Server(cmd, cores, root / "server.log", port, variant.src)
     server.wait_up(variant.kind == "gateway" and variant.kafka, variant.workers)
+    if variant.kind == "gateway" and variant.workers == 1 and not variant.publisher_on_server_cores:
+        pin_publisher_process(server.process.pid, os.sched_getaffinity(0))  # the client cores
     return server
+
+
+def pin_publisher_process(root: int, cores: set[int]) -> None:
+    """Off the worker's core, beside wrk and Tansu: every thread it has (its producer's too)."""
+    for pid in descendants(root):
+        with contextlib.suppress(OSError):
+            if b"gateway.publish.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    os.sched_setaffinity(int(tid), cores)
 
 
 def measure(variant: Variant, args: argparse.Namespace, wrk: str, requests: Path, bootstrap: str,
@@ -423,7 +442,9 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"rate; ~{args.body_bytes} B signed bodies "
         f"rotating over iof, compliancely, tlas, azakaw-acme (basic), azakaw-globex (api key); "
         f"server on core(s) {args.server_cores} (--workers 2: {args.all_cores}), wrk + Tansu on "
-        f"{args.client_cores}. CPU is the server's processes' utime+stime over the loaded run.\n")
+        f"{args.client_cores}; the gateway's publisher process on {args.client_cores} too, unless "
+        f"said otherwise. CPU is the server's processes' utime+stime over the loaded run (the "
+        f"publisher process included).\n")
     return header + "\n" + "\n".join(rows) + "\n\n" + "; ".join(notes) + "\n"
 
 

@@ -50,12 +50,14 @@ class Observe:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._pid = f"{os.getpid():x}"
+        # pid and a random part drawn once: unique across workers and restarts (a pid is reused),
+        # without a getrandom() call per request
+        self._prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
         self._count = 0
 
     def _request_id(self) -> str:
         self._count += 1
-        return f"{self._pid}-{self._count:x}-{os.urandom(3).hex()}"
+        return f"{self._prefix}{self._count:x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
