@@ -349,6 +349,8 @@ async def _until_stdin_closes(config_path: str, socket_path: str) -> None:
 
     await loop.connect_read_pipe(_Stdin, sys.stdin)
     await run(config_path, socket_path, stop)
+    with contextlib.suppress(OSError):  # serve's private directory, if serve could not remove it
+        os.rmdir(os.path.dirname(socket_path))
 
 
 class PublisherProcess:
