@@ -1,0 +1,105 @@
+"""Where the CPU of one loaded run goes, per process: the gateway's worker, its publisher process
+and the broker, plus how busy each core was. The same set-up as bench/run.py (worker on the server
+core; wrk, Tansu and the publisher process on the client core), one variant at a time.
+
+    .venv/bin/python bench/split.py                          # the default gateway, 32 connections
+    .venv/bin/python bench/split.py --variant gateway-inworker --connections 64
+    .venv/bin/python bench/split.py --kafka '{"linger_ms": 1}'   # producer options to try
+
+Prints, it does not write the docs (docs/benchmarks.md quotes what it printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import yaml
+
+sys.path[:0] = [str(Path(__file__).resolve().parent)]
+import run as bench  # noqa: E402
+
+
+def core_busy() -> dict[str, tuple[int, int]]:
+    """Per CPU: (busy ticks, all ticks) from /proc/stat."""
+    found = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            name, *values = line.split()
+            ticks = list(map(int, values))
+            found[name] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))  # minus idle, iowait
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--variant", default="gateway",
+                        choices=[v.name for v in bench.VARIANTS if v.kind == "gateway"])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--kafka", default="{}", help="JSON of kafka: options to add to the config")
+    args = parser.parse_args()
+    variant = next(v for v in bench.VARIANTS if v.name == args.variant)
+    extra = json.loads(args.kafka)
+    plain = bench.gateway_config
+
+    def gateway_config(*a: object, **k: object) -> Path:
+        path = plain(*a, **k)  # type: ignore[arg-type]
+        config = yaml.safe_load(path.read_text())
+        config["kafka"].update(extra)
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    bench.gateway_config = gateway_config
+    workdir = Path(f"/tmp/bench-split-{uuid.uuid4().hex[:6]}")
+    workdir.mkdir()
+    os.sched_setaffinity(0, {1})
+    requests = bench.request_file(workdir, 289_000, 1024)
+    wrk = bench.ensure_wrk()
+    with bench.broker(workdir) as broker:
+        prefix = f"b{uuid.uuid4().hex[:8]}"
+        bench.create_topics(broker.bootstrap, prefix)
+        (workdir / "g").mkdir()
+        server = bench.start_server(variant, workdir / "g", broker.bootstrap, prefix, "0")
+        try:
+            warm = bench.run_wrk(wrk, server.port, requests, 0, 2, args.connections)
+            pids = bench.descendants(server.process.pid)
+            names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70].decode()
+                     for p in pids}
+            tansu = broker._process.pid if broker._process else None  # noqa: SLF001
+            watched = pids + ([tansu] if tansu else [])
+            before, cores = {p: bench.cpu_ticks([p]) for p in watched}, core_busy()
+            started = time.monotonic()
+            result = bench.run_wrk(wrk, server.port, requests, warm.position, args.seconds,
+                                   args.connections)
+            wall = time.monotonic() - started
+            after = core_busy()
+            spent = {p: (bench.cpu_ticks([p]) - before[p]) / bench.CLK_TCK for p in watched}
+            metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
+        finally:
+            server.stop()
+    print(f"{variant.label}, c={args.connections}, kafka {extra or 'defaults'}: "
+          f"{result.ok / args.seconds:,.0f}/s, p50 {result.p50:.1f} ms")
+    print("cores busy: " + ", ".join(
+        f"{c} {(after[c][0] - cores[c][0]) / max(1, after[c][1] - cores[c][1]) * 100:.0f} %" for c in cores))
+    for pid in watched:
+        secs = spent[pid]
+        name = "tansu" if pid == tansu else names[pid]
+        print(f"  {name}: {secs:.2f} s CPU, {secs / wall * 100:.0f} % of the run, "
+              f"{secs / max(1, result.ok) * 1e6:,.0f} µs / event")
+    total = sum(float(x) for x in re.findall(r"gateway_publish_latency_seconds_sum\{[^}]*\} (\S+)", metrics))
+    count = sum(float(x) for x in re.findall(r"gateway_publish_latency_seconds_count\{[^}]*\} (\S+)", metrics))
+    if count:
+        print(f"mean send-to-ack latency (warm-up included): {total / count * 1000:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
