@@ -1,0 +1,107 @@
+"""The worker -> publisher process hop on its own, without HTTP: N concurrent publishes through
+`ProcessPublisher` to a real publisher process and Tansu, each optionally preceded by some CPU
+work standing in for what a worker spends on a request before it publishes.
+
+    .venv/bin/python bench/hop.py                           # 32 concurrent, no work
+    .venv/bin/python bench/hop.py --work-ms 0.5             # a worker's share of a webhook
+    .venv/bin/python bench/hop.py --work-ms 0.5 --kafka '{"linger_ms": 1}'
+
+The client runs on core 0, the publisher process and Tansu on core 1 (as in bench/run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from signed import source_configs  # noqa: E402
+
+from gateway.dev.broker import Broker  # noqa: E402
+from gateway.publish import Record  # noqa: E402
+from gateway.publish.kafka import TopicAdmin  # noqa: E402
+from gateway.publish.process import ProcessPublisher  # noqa: E402
+
+PROVIDERS = ("iof", "tlas", "compliancely", "azakaw")
+
+
+async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float
+                ) -> tuple[int, list[float], float]:
+    publisher = ProcessPublisher(socket)
+    await publisher.start()
+    while not publisher.connected:
+        await asyncio.sleep(0.05)
+    value, latencies, stop = os.urandom(1400), [], time.monotonic() + seconds
+
+    async def client(n: int) -> None:
+        k = 0
+        while time.monotonic() < stop:
+            k += 1
+            started = time.perf_counter()
+            busy_until = started + work
+            while time.perf_counter() < busy_until:  # CPU, as a request's handling would take
+                pass
+            await publisher.publish(Record(topics[k % len(topics)], f"key-{n}-{k}".encode(), value), 10)
+            latencies.append(time.perf_counter() - started)
+
+    cpu = time.process_time()
+    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    cpu = time.process_time() - cpu
+    await publisher.close(2)
+    return len(latencies), sorted(latencies), cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--work-ms", type=float, default=0.0, help="CPU per record before publishing")
+    parser.add_argument("--kafka", default="{}", help="JSON of kafka: options for the publisher process")
+    args = parser.parse_args()
+    workdir = Path(f"/tmp/bench-hop-{uuid.uuid4().hex[:6]}")
+    workdir.mkdir()
+    os.sched_setaffinity(0, {1})  # Tansu and the publisher process inherit core 1
+    with Broker(log_path=workdir / "tansu.log") as broker:
+        prefix = f"h{uuid.uuid4().hex[:6]}"
+        topics = [f"{prefix}.{p}" for p in PROVIDERS]
+        with TopicAdmin([broker.bootstrap]) as admin:
+            for topic in topics:
+                admin.create(topic, 4, 1, {})
+        config = {"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix,
+                            **json.loads(args.kafka)},
+                  "storage": {"path": str(workdir / "var")}, "sources": source_configs()}
+        (workdir / "gateway.yaml").write_text(yaml.safe_dump(config))
+        socket = str(workdir / "publisher.sock")
+        process = subprocess.Popen([sys.executable, "-m", "gateway.publish.process", "--config",
+                                    str(workdir / "gateway.yaml"), "--socket", socket],
+                                   stdin=subprocess.PIPE, cwd=ROOT)
+        try:
+            while not os.path.exists(socket):
+                time.sleep(0.05)
+            os.sched_setaffinity(0, {0})
+            count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
+                                                      args.work_ms / 1000))
+        finally:
+            assert process.stdin is not None
+            process.stdin.close()
+            process.wait(30)
+    print(f"c={args.concurrency}, work {args.work_ms} ms, kafka {args.kafka}: "
+          f"{count / args.seconds:,.0f} acks/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, client CPU "
+          f"{cpu / count * 1e6:,.0f} µs / record")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
