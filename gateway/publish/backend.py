@@ -4,7 +4,7 @@ in the publisher process beside the workers (gateway.publish.process)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -24,13 +24,14 @@ def worker_publisher(config: Config) -> Publisher:
     return kafka_publisher(config)
 
 
-def kafka_publisher(config: Config) -> Publisher:
-    """The configured producer backend; kafka-python unless told otherwise."""
+def kafka_publisher(config: Config, defaults: dict[str, Any] | None = None) -> Publisher:
+    """The configured producer backend; kafka-python unless told otherwise. `defaults`: producer
+    options that apply unless the configuration sets them."""
     if config.kafka.client == "confluent-kafka":
         from gateway.publish.confluent import ConfluentPublisher as Backend
     else:
         from gateway.publish.kafka import KafkaPublisher as Backend  # type: ignore[assignment]
-    return Backend(config.kafka.bootstrap_servers, config.kafka.producer_options,
+    return Backend(config.kafka.bootstrap_servers, {**(defaults or {}), **config.kafka.producer_options},
                    max_record_bytes=max_record_bytes(config),
                    ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
 
