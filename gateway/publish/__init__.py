@@ -60,6 +60,21 @@ class Sending:
             return True
 
 
+def settle_threadsafe(loop: asyncio.AbstractEventLoop | None, done: asyncio.Future[Ack],
+                      outcome: Ack | BaseException) -> None:
+    """Resolve `done` from a client library's thread: on its loop (if it still runs), once."""
+    def apply() -> None:
+        if done.done():
+            return
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(apply)
+
+
 async def settled_within(future: asyncio.Future[Ack], timeout: float) -> bool:
     """Wait for `future` up to `timeout` without cancelling it (a late ack must still reach
     the pipeline's late-ack callback): wait_for(shield()) and asyncio.wait do the same with

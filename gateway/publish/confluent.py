@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from gateway.publish import Ack, Record, Sending, Unavailable, ack_within
+from gateway.publish import Ack, Record, Sending, Unavailable, ack_within, settle_threadsafe
 
 log = logging.getLogger("gateway.kafka")
 
@@ -168,10 +168,10 @@ class ConfluentPublisher:
             if error is None:
                 self._connected = True
                 ack = Ack(message.topic(), message.partition(), message.offset())
-                self._resolve(done, lambda: done.set_result(ack))
+                settle_threadsafe(self._loop, done, ack)
             else:
                 failure = Unavailable(f"publishing to topic {record.topic}: {error.name()}")
-                self._resolve(done, lambda: done.set_exception(failure))
+                settle_threadsafe(self._loop, done, failure)
 
         try:
             producer.produce(record.topic, value=record.value, key=record.key,
@@ -183,14 +183,6 @@ class ConfluentPublisher:
     async def publish(self, record: Record, timeout: float) -> Ack:
         return await ack_within(self.send(record), record.topic, timeout)
 
-    def _resolve(self, done: asyncio.Future[Ack], settle: Callable[[], None]) -> None:
-        def apply() -> None:
-            if not done.done():
-                settle()
-
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(apply)
 
 
 def _discard(producer: Producer) -> None:

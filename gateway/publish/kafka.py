@@ -29,7 +29,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +39,7 @@ from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.net.inet import KafkaNetSocket
 
-from gateway.publish import Ack, Record, Sending, Unavailable, ack_within
+from gateway.publish import Ack, Record, Sending, Unavailable, ack_within, settle_threadsafe
 
 log = logging.getLogger("gateway.kafka")
 
@@ -230,7 +230,7 @@ class KafkaPublisher:
     def _send(self, producer: KafkaProducer, record: Record, sending: Sending) -> None:
         done = sending.result
         if not sending.mark_sent():  # the caller already gave up and keeps the event itself
-            self._resolve(done, lambda: done.set_exception(Unavailable("withdrawn before sending")))
+            settle_threadsafe(self._loop, done, Unavailable("withdrawn before sending"))
             return
         try:
             future = producer.send(record.topic, value=record.value, key=record.key,
@@ -244,7 +244,7 @@ class KafkaPublisher:
     def _acked(self, done: asyncio.Future[Ack], metadata: Any) -> None:
         self._connected = True
         ack = Ack(metadata.topic, metadata.partition, metadata.offset)
-        self._resolve(done, lambda: done.set_result(ack))
+        settle_threadsafe(self._loop, done, ack)
 
     def _failed(self, producer: KafkaProducer, done: asyncio.Future[Ack], exc: BaseException,
                 expired: bool = False) -> None:
@@ -259,15 +259,8 @@ class KafkaPublisher:
         elif isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError):
             self._connected = False
         error = Unavailable(f"publishing: {type(exc).__name__}")
-        self._resolve(done, lambda: done.set_exception(error))
+        settle_threadsafe(self._loop, done, error)
 
-    def _resolve(self, done: asyncio.Future[Ack], settle: Callable[[], None]) -> None:
-        def apply() -> None:
-            if not done.done():
-                settle()
-
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(apply)
 
 
 def _any_reachable(servers: list[str] | str, timeout: float = 1.0) -> bool:
