@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -68,6 +69,7 @@ class Variant:
     client: str = "kafka-python"
     publisher: str = "process"  # kafka.publisher: the host's publisher process, or in the worker
     publisher_on_server_cores: bool = False  # else pinned with wrk and Tansu (--client-cores)
+    kafka_options: dict[str, Any] = field(default_factory=dict)  # more `kafka:` settings to try
     src: str = ""  # another checkout's gateway (--compare), else this one's
 
     @property
@@ -228,11 +230,12 @@ class Server:
 
 
 def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python",
-                   publisher: str = "process") -> Path:
+                   publisher: str = "process", options: dict[str, Any] | None = None) -> Path:
     config = {  # defaults left out, so that an older checkout (--compare) takes the same file
         "kafka": {"bootstrap_servers": [bootstrap], "topic_prefix": prefix,
                   **({"client": client} if client != "kafka-python" else {}),
-                  **({"publisher": publisher} if publisher != "process" else {})},
+                  **({"publisher": publisher} if publisher != "process" else {}),
+                  **(options or {})},
         "storage": {"path": str(root / "var")},
         # abuse limits off: one client sends everything here; a 429 would flatter the figures
         "limits": {"rate_limit": {"per_source": None, "per_client": None}, "max_connections": 4096},
@@ -302,7 +305,8 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
                prefix] + (["--better"] if variant.better else [])
     else:
         target = f"127.0.0.1:{free_port()}" if variant.broker_down else bootstrap  # nothing listens
-        config = gateway_config(root, target, prefix, variant.client, variant.publisher)
+        config = gateway_config(root, target, prefix, variant.client, variant.publisher,
+                                variant.kafka_options)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
     server = Server(cmd, cores, root / "server.log", port, variant.src)

@@ -18,10 +18,10 @@ import re
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import yaml
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import run as bench  # noqa: E402
@@ -46,22 +46,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--kafka", default="{}", help="JSON of kafka: options to add to the config")
     args = parser.parse_args()
-    variant = next(v for v in bench.VARIANTS if v.name == args.variant)
     extra = json.loads(args.kafka)
-    plain = bench.gateway_config
-
-    def gateway_config(*a: object, **k: object) -> Path:
-        path = plain(*a, **k)  # type: ignore[arg-type]
-        config = yaml.safe_load(path.read_text())
-        config["kafka"].update(extra)
-        path.write_text(yaml.safe_dump(config))
-        return path
-
-    bench.gateway_config = gateway_config
+    variant = replace(next(v for v in bench.VARIANTS if v.name == args.variant), kafka_options=extra)
     workdir = Path(f"/tmp/bench-split-{uuid.uuid4().hex[:6]}")
     workdir.mkdir()
     os.sched_setaffinity(0, {1})
-    requests = bench.request_file(workdir, 289_000, 1024)
+    requests = bench.request_file(workdir, 289_000, 1024)  # the count `make bench` signs: reused
     wrk = bench.ensure_wrk()
     with bench.broker(workdir) as broker:
         prefix = f"b{uuid.uuid4().hex[:8]}"
