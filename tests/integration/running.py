@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import msgspec
 from starlette.testclient import TestClient
 
@@ -16,7 +17,7 @@ from gateway.app import create_app
 from gateway.config import Config, parse_config
 from gateway.envelope import Envelope
 from gateway.providers import REGISTRY
-from tests.helpers import config_dict
+from tests.helpers import GatewayProcess, config_dict
 
 
 def prefix() -> str:
@@ -30,6 +31,16 @@ def config(storage: Path, bootstrap: str, topic_prefix: str, sources: dict[str, 
     for name, changes in (sources or {}).items():
         data["sources"][name] = {**data["sources"].get(name, {}), **changes}
     return parse_config(data)
+
+
+def post(url: str, delivery: tuple[bytes, dict[str, str]], source: str = "iof") -> httpx.Response:
+    """A signed delivery (gateway.commands.send.build) to a running `serve`."""
+    body, headers = delivery
+    return httpx.post(f"{url}/webhooks/{source}", content=body, headers=headers, timeout=30)
+
+
+def readyz(gateway: GatewayProcess) -> dict[str, Any]:
+    return httpx.get(gateway.url + "/readyz", timeout=5).json()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:

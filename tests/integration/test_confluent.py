@@ -17,7 +17,17 @@ from gateway.dev.broker import Broker, free_port
 from gateway.dev.proxy import Proxy
 from gateway.errors import ConfigError
 from tests.helpers import GatewayProcess, config_dict, read_topic, source_configs, write_config
-from tests.integration.running import config, envelope, prefix, running, sample, signed, wait_for
+from tests.integration.running import (
+    config,
+    envelope,
+    post,
+    prefix,
+    readyz,
+    running,
+    sample,
+    signed,
+    wait_for,
+)
 
 pytest.importorskip("confluent_kafka")
 pytestmark = pytest.mark.kafka
@@ -63,19 +73,19 @@ def test_broker_down_then_up_spools_and_drains_each_event_once(tmp_path: Path) -
     gateway = GatewayProcess(write_config(tmp_path / "gateway.yaml", data))
     try:
         gateway.start()
-        wait_for(lambda: _ready(gateway)["kafka"] == "reachable", 30, "kafka")
-        before = [_post(gateway, build(cfg, "iof", "contract.created", time.time())) for _ in range(5)]
+        wait_for(lambda: readyz(gateway)["kafka"] == "reachable", 30, "kafka")
+        before = [post(gateway.url, build(cfg, "iof", "contract.created", time.time())) for _ in range(5)]
         proxy.down()
         during: list[httpx.Response] = []
         poster = Thread(target=lambda: during.extend(
-            _post(gateway, build(cfg, "iof", "kyc.verified", time.time())) for _ in range(20)))
+            post(gateway.url, build(cfg, "iof", "kyc.verified", time.time())) for _ in range(20)))
         poster.start()
         poster.join(60)
         assert {r.json()["status"] for r in before} == {"published"}
         assert {r.status_code for r in during} <= {200, 202}
         assert any(r.json()["status"] == "spooled" for r in during), "the outage was not noticed"
         proxy.up()
-        wait_for(lambda: _ready(gateway)["spool"]["depth"] == 0, 90, "the spool to drain")
+        wait_for(lambda: readyz(gateway)["spool"]["depth"] == 0, 90, "the spool to drain")
         ids = [envelope(r.value).id for r in read_topic(broker.bootstrap, f"{topic_prefix}.iof")]
         assert sorted(ids) == sorted(r.json()["id"] for r in before + during)
     finally:
@@ -88,12 +98,3 @@ def test_an_option_librdkafka_cannot_take_is_a_clear_config_error(tmp_path: Path
     data = config_dict(tmp_path, "127.0.0.1:9", **CLIENT, buffer_memory=1 << 20)
     with pytest.raises(ConfigError, match="kafka.buffer_memory: not supported with client confluent-kafka"):
         parse_config(data)
-
-
-def _post(gateway: GatewayProcess, delivery: tuple[bytes, dict[str, str]]) -> httpx.Response:
-    body, headers = delivery
-    return httpx.post(f"{gateway.url}/webhooks/iof", content=body, headers=headers, timeout=30)
-
-
-def _ready(gateway: GatewayProcess) -> dict:
-    return httpx.get(gateway.url + "/readyz", timeout=5).json()

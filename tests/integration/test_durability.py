@@ -27,6 +27,7 @@ from gateway.config import parse_config
 from gateway.dev.broker import Broker, free_port
 from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
 from gateway.dev.proxy import Proxy
+from tests.integration.running import post, readyz
 
 
 class Outage:
@@ -64,11 +65,6 @@ def outage(tmp_path: Path) -> Iterator[Outage]:
     env.close()
 
 
-def post(url: str, delivery: tuple[bytes, dict[str, str]], source: str = "iof") -> httpx.Response:
-    body, headers = delivery
-    return httpx.post(f"{url}/webhooks/{source}", content=body, headers=headers, timeout=30)
-
-
 def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
     # Generous: a copy held for a late ack waits up to the producer's delivery timeout (31 s).
     deadline = time.monotonic() + timeout
@@ -76,10 +72,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def readyz(gateway: GatewayProcess) -> dict:
-    return httpx.get(gateway.url + "/readyz", timeout=5).json()
 
 
 def drained(gateway: GatewayProcess) -> bool:
