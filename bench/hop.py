@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -69,33 +71,35 @@ def main() -> int:
     parser.add_argument("--work-ms", type=float, default=0.0, help="CPU per record before publishing")
     parser.add_argument("--kafka", default="{}", help="JSON of kafka: options for the publisher process")
     args = parser.parse_args()
-    workdir = Path(f"/tmp/bench-hop-{uuid.uuid4().hex[:6]}")
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-hop-"))
     os.sched_setaffinity(0, {1})  # Tansu and the publisher process inherit core 1
-    with Broker(log_path=workdir / "tansu.log") as broker:
-        prefix = f"h{uuid.uuid4().hex[:6]}"
-        topics = [f"{prefix}.{p}" for p in PROVIDERS]
-        with TopicAdmin([broker.bootstrap]) as admin:
-            for topic in topics:
-                admin.create(topic, 4, 1, {})
-        config = {"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix,
-                            **json.loads(args.kafka)},
-                  "storage": {"path": str(workdir / "var")}, "sources": source_configs()}
-        (workdir / "gateway.yaml").write_text(yaml.safe_dump(config))
-        socket = str(workdir / "publisher.sock")
-        process = subprocess.Popen([sys.executable, "-m", "gateway.publish.process", "--config",
-                                    str(workdir / "gateway.yaml"), "--socket", socket],
-                                   stdin=subprocess.PIPE, cwd=ROOT)
-        try:
-            while not os.path.exists(socket):
-                time.sleep(0.05)
-            os.sched_setaffinity(0, {0})
-            count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
-                                                      args.work_ms / 1000))
-        finally:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait(30)
+    try:
+        with Broker(log_path=workdir / "tansu.log") as broker:
+            prefix = f"h{uuid.uuid4().hex[:6]}"
+            topics = [f"{prefix}.{p}" for p in PROVIDERS]
+            with TopicAdmin([broker.bootstrap]) as admin:
+                for topic in topics:
+                    admin.create(topic, 4, 1, {})
+            config = {"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix,
+                                **json.loads(args.kafka)},
+                      "storage": {"path": str(workdir / "var")}, "sources": source_configs()}
+            (workdir / "gateway.yaml").write_text(yaml.safe_dump(config))
+            socket = str(workdir / "publisher.sock")
+            process = subprocess.Popen([sys.executable, "-m", "gateway.publish.process", "--config",
+                                        str(workdir / "gateway.yaml"), "--socket", socket],
+                                       stdin=subprocess.PIPE, cwd=ROOT)
+            try:
+                while not os.path.exists(socket):
+                    time.sleep(0.05)
+                os.sched_setaffinity(0, {0})
+                count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
+                                                          args.work_ms / 1000))
+            finally:
+                assert process.stdin is not None
+                process.stdin.close()
+                process.wait(30)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"c={args.concurrency}, work {args.work_ms} ms, kafka {args.kafka}: "
           f"{count / args.seconds:,.0f} acks/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, client CPU "

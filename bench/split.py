@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -48,33 +50,35 @@ def main() -> int:
     args = parser.parse_args()
     extra = json.loads(args.kafka)
     variant = replace(next(v for v in bench.VARIANTS if v.name == args.variant), kafka_options=extra)
-    workdir = Path(f"/tmp/bench-split-{uuid.uuid4().hex[:6]}")
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-split-"))
     os.sched_setaffinity(0, {1})
     requests = bench.request_file(workdir, 289_000, 1024)  # the count `make bench` signs: reused
     wrk = bench.ensure_wrk()
-    with bench.broker(workdir) as broker:
-        prefix = f"b{uuid.uuid4().hex[:8]}"
-        bench.create_topics(broker.bootstrap, prefix)
-        (workdir / "g").mkdir()
-        server = bench.start_server(variant, workdir / "g", broker.bootstrap, prefix, "0")
-        try:
-            warm = bench.run_wrk(wrk, server.port, requests, 0, 2, args.connections)
-            pids = bench.descendants(server.process.pid)
-            names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70].decode()
-                     for p in pids}
-            tansu = broker._process.pid if broker._process else None  # noqa: SLF001
-            watched = pids + ([tansu] if tansu else [])
-            before, cores = {p: bench.cpu_ticks([p]) for p in watched}, core_busy()
-            started = time.monotonic()
-            result = bench.run_wrk(wrk, server.port, requests, warm.position, args.seconds,
-                                   args.connections)
-            wall = time.monotonic() - started
-            after = core_busy()
-            spent = {p: (bench.cpu_ticks([p]) - before[p]) / bench.CLK_TCK for p in watched}
-            metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
-        finally:
-            server.stop()
+    try:
+        with bench.broker(workdir) as broker:
+            prefix = f"b{uuid.uuid4().hex[:8]}"
+            bench.create_topics(broker.bootstrap, prefix)
+            (workdir / "g").mkdir()
+            server = bench.start_server(variant, workdir / "g", broker.bootstrap, prefix, "0")
+            try:
+                warm = bench.run_wrk(wrk, server.port, requests, 0, 2, args.connections)
+                pids = bench.descendants(server.process.pid)
+                names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70].decode()
+                         for p in pids}
+                tansu = broker._process.pid if broker._process else None  # noqa: SLF001
+                watched = pids + ([tansu] if tansu else [])
+                before, cores = {p: bench.cpu_ticks([p]) for p in watched}, core_busy()
+                started = time.monotonic()
+                result = bench.run_wrk(wrk, server.port, requests, warm.position, args.seconds,
+                                       args.connections)
+                wall = time.monotonic() - started
+                after = core_busy()
+                spent = {p: (bench.cpu_ticks([p]) - before[p]) / bench.CLK_TCK for p in watched}
+                metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"{variant.label}, c={args.connections}, kafka {extra or 'defaults'}: "
           f"{result.ok / args.seconds:,.0f}/s, p50 {result.p50:.1f} ms")
     print("cores busy: " + ", ".join(

@@ -31,8 +31,8 @@ def kafka_publisher(config: Config, defaults: dict[str, Any] | None = None) -> P
         from gateway.publish.confluent import ConfluentPublisher as Backend
     else:
         from gateway.publish.kafka import KafkaPublisher as Backend  # type: ignore[assignment]
-    return Backend(config.kafka.bootstrap_servers, {**(defaults or {}), **config.kafka.producer_options},
-                   max_record_bytes=max_record_bytes(config),
+    options = {**(defaults or {}), **config.kafka.producer_options}
+    return Backend(config.kafka.bootstrap_servers, options, max_record_bytes=max_record_bytes(config),
                    ack_timeout_secs=config.kafka.ack_timeout_ms / 1000)
 
 

@@ -47,6 +47,7 @@ MAX_FRAME = 64 * 1024 * 1024  # a record is at most a few MB; anything larger is
 STATUS_EVERY_SECS = 0.1
 PROCESS_LINGER_MS = 2
 RECONNECT_MAX_SECS = 2.0
+FLUSH_SECS = 10.0  # at shutdown, for the producer's records in flight
 
 
 class Send(msgspec.Struct, array_like=True, tag=0):
@@ -115,7 +116,7 @@ class _Channel(asyncio.Protocol):
             self._received(frame)
         del buffer[:start]
 
-    def write(self, frame: Send | Acked | Failed | Status) -> None:
+    def write(self, frame: Frame) -> None:
         body = _encode(frame)
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
@@ -337,9 +338,6 @@ async def serve_workers(backend: Publisher, socket_path: str, stop: asyncio.Even
         server.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
-
-
-FLUSH_SECS = 10.0
 
 
 async def _until_stdin_closes(config_path: str, socket_path: str) -> None:
