@@ -5,6 +5,7 @@ core; wrk, Tansu and the publisher process on the client core), one variant at a
     .venv/bin/python bench/split.py                          # the default gateway, 32 connections
     .venv/bin/python bench/split.py --variant gateway-inworker --connections 64
     .venv/bin/python bench/split.py --kafka '{"linger_ms": 1}'   # producer options to try
+    .venv/bin/python bench/split.py --profile 25                # + py-spy: top 25 functions per process
 
 Prints, it does not write the docs (docs/benchmarks.md quotes what it printed).
 """
@@ -16,10 +17,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,6 +43,39 @@ def core_busy() -> dict[str, tuple[int, int]]:
     return found
 
 
+def start_profile(root: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy over the server and its children (the publisher process too), only threads holding the GIL (Python on CPU),
+    as collapsed stacks. Its own CPU lands on the client core, with wrk: it skews that side."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "--pid", str(root), "--subprocesses", "--format", "raw", "--gil",
+                             "--rate", "250", "--duration", str(int(seconds)), "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(path: Path, top: int) -> None:
+    """Per process: the functions most often on CPU, by self samples and by inclusive samples."""
+    by_process: dict[str, tuple[Counter[str], Counter[str], list[int]]] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        # A child's stacks are nested under its parent's: the innermost "process" frame owns them.
+        last = max(i for i, f in enumerate(frames) if f.startswith("process "))
+        process, frames = frames[last], [re.sub(r" \(/[^)]*/", " (", f) for f in frames[last + 1:]]
+        selfs, inclusive, total = by_process.setdefault(process, (Counter(), Counter(), [0]))
+        n = int(count)
+        total[0] += n
+        if frames:
+            selfs[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    for process, (selfs, inclusive, total) in sorted(by_process.items(), key=lambda p: -p[1][2][0]):
+        print(f"\n{process[:90]}: {total[0]} samples")
+        for title, counter in (("self", selfs), ("inclusive", inclusive)):
+            print(f"  -- {title}")
+            for frame, n in counter.most_common(top):
+                print(f"  {n / total[0] * 100:5.1f} %  {frame[:110]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--variant", default="gateway",
@@ -47,6 +83,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--kafka", default="{}", help="JSON of kafka: options to add to the config")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="sample the gateway's processes with py-spy during the run and print "
+                             "the N functions with the most CPU (self and inclusive) per process")
     args = parser.parse_args()
     extra = json.loads(args.kafka)
     variant = replace(next(v for v in bench.VARIANTS if v.name == args.variant), kafka_options=extra)
@@ -67,16 +106,22 @@ def main() -> int:
                          for p in pids}
                 tansu = broker._process.pid if broker._process else None  # noqa: SLF001
                 watched = pids + ([tansu] if tansu else [])
+                spy = start_profile(server.process.pid, workdir / "profile.txt", args.seconds) \
+                    if args.profile else None
                 before, cores = {p: bench.cpu_ticks([p]) for p in watched}, core_busy()
                 started = time.monotonic()
                 result = bench.run_wrk(wrk, server.port, requests, warm.position, args.seconds,
                                        args.connections)
+                if spy is not None:
+                    spy.wait()
                 wall = time.monotonic() - started
                 after = core_busy()
                 spent = {p: (bench.cpu_ticks([p]) - before[p]) / bench.CLK_TCK for p in watched}
                 metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
             finally:
                 server.stop()
+        if args.profile:
+            print_profile(workdir / "profile.txt", args.profile)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{variant.label}, c={args.connections}, kafka {extra or 'defaults'}: "
