@@ -73,6 +73,7 @@ class Metrics:
             "gateway_config_reloads_total", "Configuration reloads, by result (ok, rejected).",
             ["result"], registry=self.registry)
         self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}
+        self._latency: dict[str, Any] = {}
         for name in self.sources:  # present from the first scrape, at 0, so rate() works at once
             for counter in (self.dedupe_hits, self.deadletters, self.spooled):
                 counter.labels(name)
@@ -98,7 +99,11 @@ class Metrics:
             child.inc()
 
     def published(self, name: str, secs: float) -> None:
-        self.publish_latency.labels(self.source(name)).observe(secs)
+        source = self.source(name)
+        child = self._latency.get(source)
+        if child is None:
+            child = self._latency[source] = self.publish_latency.labels(source)
+        child.observe(secs)
 
     def kafka_error(self, operation: str, kind: str) -> None:
         self.kafka_errors.labels(operation, kind).inc()

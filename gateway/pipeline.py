@@ -144,12 +144,14 @@ class Pipeline:
             record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped))
             outcome, status = Outcome.DEADLETTERED, 202
         key = (source.name, mapped.id)
-        safe = Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
-        spooled = Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED)
         now = self.clock()
-        row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
+
+        def spooled() -> tuple[Answer, history.Row]:  # built only when it happens (rarely)
+            row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
+            return Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED), row
+
         if not self.publisher.connected or spooling:  # per-key order: behind the spooled events
-            return await self._spool(record, key, spooled, row)
+            return await self._spool(record, key, *spooled())
         started = time.perf_counter()
         try:
             sending = self.publisher.send(record)
@@ -158,17 +160,17 @@ class Pipeline:
             ack = sending.result.result()
         except Unavailable:
             self._kafka_error("unavailable")
-            return await self._spool(record, key, spooled, row)
+            return await self._spool(record, key, *spooled())
         except TimeoutError:
             self._kafka_error("timeout")
             if sending.withdraw():  # never sent: the spool is its only owner
-                return await self._spool(record, key, spooled, row)
-            return await self._spool_late(sending, record, key, spooled, row)
+                return await self._spool(record, key, *spooled())
+            return await self._spool_late(sending, record, key, *spooled())
         slot = observe.current()
         if slot is not None:
             slot.publish_secs = time.perf_counter() - started
         self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
-        return safe
+        return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
 
     def _kafka_error(self, kind: str) -> None:
         if self.metrics is not None:

@@ -39,6 +39,7 @@ class Reject(Exception):
 
 def guarded(scheme: str, check: Callable[[Headers, bytes, float], None]) -> Verifier:
     """Wrap a check that raises on failure into a Verifier that never raises."""
+    accepted = Verdict(scheme)  # frozen: one for every request that passes
 
     def verify(headers: Headers, body: bytes, now: float) -> Verdict:
         try:
@@ -49,7 +50,7 @@ def guarded(scheme: str, check: Callable[[Headers, bytes, float], None]) -> Veri
             return Verdict(scheme, Reason.MALFORMED_REQUEST)
         except Exception:  # noqa: BLE001 - attacker input must never become a 500
             return Verdict(scheme, Reason.INVALID_SIGNATURE)
-        return Verdict(scheme)
+        return accepted
 
     return verify
 
