@@ -173,6 +173,10 @@ def create_app(config: Config, publisher: Publisher | None = None,
             return
         if body is None:
             return  # the sender is gone: nobody to answer
+        await deliver(scope, info, name, body, send)
+
+    async def deliver(scope: Scope, info: RequestInfo, name: str, body: bytes, send: Send) -> None:
+        """A whole body: through the pipeline, answered. The guard calls this directly."""
         in_flight[0] += 1
         try:
             answer = await pipeline.handle(name, info, body)
@@ -236,7 +240,8 @@ def create_app(config: Config, publisher: Publisher | None = None,
         ],
         lifespan=lifespan,
     )
-    app.webhooks = Observe(_Last(Guard(webhook, pipeline=pipeline, config=config)), metrics=metrics)
+    app.webhooks = Observe(_Last(Guard(webhook, pipeline=pipeline, config=config, deliver=deliver)),
+                           metrics=metrics)
     app.state.pipeline = pipeline
     app.state.store = store
     app.state.drainer = drainer

@@ -6,7 +6,8 @@ up to `limit_concurrency`, a slot) forever. Here each request must arrive whole 
 
 - headers not complete by then: the connection is closed (counted in `headers_timeouts`);
 - headers complete, body not: the deadline is handed to the app in the scope
-  (`extensions["gateway.request_deadline"]`), where `gateway.guard` answers 408 and audits it;
+  (`extensions["gateway.request_deadline"]`), where `gateway.guard` answers 408 and audits it
+  (with `extensions["gateway.body_arrived"]`, which says when no wait is needed at all);
   if the message is still incomplete a grace second later, the connection is closed anyway.
 
 httptools (llhttp) is the parser on purpose: it refuses every request-smuggling shape we tried
@@ -26,7 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.guard import DEADLINE_KEY
+from gateway.guard import ARRIVED_KEY, DEADLINE_KEY
 
 log = logging.getLogger("gateway.http")
 
@@ -45,6 +46,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._in_headers = True
+        self._arrived = [False]
 
     def _arm(self) -> None:
         if self._timer is None:
@@ -71,11 +73,15 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        self.scope.setdefault("extensions", {})[DEADLINE_KEY] = self._deadline  # type: ignore[typeddict-item]
+        self._arrived = [False]  # this request's, set once its whole body is in
+        extensions = self.scope.setdefault("extensions", {})
+        extensions[DEADLINE_KEY] = self._deadline  # type: ignore[typeddict-item]
+        extensions[ARRIVED_KEY] = self._arrived  # type: ignore[typeddict-item]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._arrived[0] = True
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
