@@ -35,17 +35,23 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, ack_within
 
+if TYPE_CHECKING:
+    from gateway.config import Config
+
 log = logging.getLogger("gateway.kafka")
 
 MAX_FRAME = 64 * 1024 * 1024  # a record is at most a few MB; anything larger is a broken peer
 STATUS_EVERY_SECS = 0.1
-PROCESS_LINGER_MS = 2
+# Linger in the publisher process, by client, unless the configuration sets `linger_ms`: shorter
+# than a worker's own producer (5 ms), since here the I/O thread's wake-ups cost no worker CPU and
+# answers come back sooner (docs/benchmarks.md).
+PROCESS_LINGER_MS = {"kafka-python": 2, "confluent-kafka": 1}
 RECONNECT_MAX_SECS = 2.0
 FLUSH_SECS = 10.0  # at shutdown, for the producer's records in flight
 
@@ -286,18 +292,20 @@ class _Worker:
                                       else f"publishing: {type(exc).__name__}"))
 
 
+def process_backend(config: Config) -> Publisher:
+    """The configured producer, with this process's linger unless the configuration sets one."""
+    from gateway.publish.backend import kafka_publisher
+
+    return kafka_publisher(config, {"linger_ms": PROCESS_LINGER_MS[config.kafka.client]})
+
+
 async def run(config_path: str, socket_path: str, stop: asyncio.Event) -> None:
     """Serve the workers of one host until `stop`; then flush (bounded) and return."""
     from gateway.config import load_config
-    from gateway.publish.backend import kafka_publisher
     from gateway.sources import topics
 
     config = load_config(config_path)
-    # A shorter linger than in a worker (5 ms): here the I/O thread's wake-ups cost no worker CPU,
-    # and answers come back sooner: about 1.3x the accepted/s at 32 connections, the same CPU per
-    # event (docs/benchmarks.md). A `linger_ms` in the configuration still wins.
-    defaults = {"linger_ms": PROCESS_LINGER_MS} if config.kafka.client == "kafka-python" else {}
-    backend = kafka_publisher(config, defaults)
+    backend = process_backend(config)
     await backend.start(topics(config))
     try:
         await serve_workers(backend, socket_path, stop)

@@ -161,12 +161,16 @@ def test_close_waits_for_the_answers_to_what_was_sent(tmp_path: Path) -> None:
 def test_the_publisher_process_lingers_less_unless_the_configuration_says_otherwise() -> None:
     from gateway.config import parse_config
     from gateway.publish.backend import kafka_publisher
-    from gateway.publish.process import PROCESS_LINGER_MS
+    from gateway.publish.process import process_backend
     from tests.helpers import config_dict
 
-    default = parse_config(config_dict(Path("/tmp/unused")))
-    chosen = config_dict(Path("/tmp/unused"))
-    chosen["kafka"]["linger_ms"] = 20
-    assert kafka_publisher(default, {"linger_ms": PROCESS_LINGER_MS})._config["linger_ms"] == 2  # type: ignore[attr-defined]
-    assert kafka_publisher(parse_config(chosen), {"linger_ms": 2})._config["linger_ms"] == 20  # type: ignore[attr-defined]
-    assert kafka_publisher(default)._config["linger_ms"] == 5  # type: ignore[attr-defined]
+    default = config_dict(Path("/tmp/unused"))
+    assert process_backend(parse_config(default))._config["linger_ms"] == 2  # type: ignore[attr-defined]
+    assert kafka_publisher(parse_config(default))._config["linger_ms"] == 5  # type: ignore[attr-defined]
+    native = config_dict(Path("/tmp/unused"))
+    native["kafka"]["client"] = "confluent-kafka"
+    assert process_backend(parse_config(native))._config["linger.ms"] == 1  # type: ignore[attr-defined]
+    for chosen in (default, native):
+        chosen["kafka"]["linger_ms"] = 20
+    assert process_backend(parse_config(default))._config["linger_ms"] == 20  # type: ignore[attr-defined]
+    assert process_backend(parse_config(native))._config["linger.ms"] == 20  # type: ignore[attr-defined]
