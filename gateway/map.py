@@ -24,7 +24,11 @@ _decode = msgspec.json.Decoder(float_hook=float).decode
 
 def iso(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds and `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat(), not strftime(): under load py-spy put strftime at 4-5 % of the worker's samples
+    # (two calls per event), though a loop of it alone costs only about 3 µs.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def event_time(value: object, received: datetime) -> str:
