@@ -65,6 +65,18 @@ def test_a_spooled_event_is_marked_seen_in_the_same_step(store: Store) -> None:
     assert asyncio.run(run()) == (False, True)
 
 
+def test_marks_gathered_in_one_loop_turn_are_committed_before_a_later_write(store: Store) -> None:
+    """A flush (what the admin API does before reading the history) returns only once every mark
+    made before it is committed, even marks still gathered for this loop turn; their shared future
+    has settled by then."""
+    async def run() -> tuple[list[bool], bool]:
+        marks = [store.mark_soon(("tlas", str(n))) for n in range(3)]
+        await store.flush()  # same loop turn: the gathered marks must go first
+        return [await store.seen(("tlas", str(n))) for n in range(3)], all(m.done() for m in marks)
+
+    assert asyncio.run(run()) == ([True, True, True], True)
+
+
 def test_removed_events_are_gone_and_only_acked_ones_are_removed(store: Store) -> None:
     async def run() -> None:
         for n in range(4):
