@@ -269,7 +269,8 @@ class Store:
                 else:
                     future.set_exception(error)
 
-            loop.call_soon_threadsafe(settle)
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+                loop.call_soon_threadsafe(settle)
 
         job.done = done
         return future
