@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import datetime as dt
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -562,6 +563,8 @@ def main() -> int:
     add("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
         "in DIR (e.g. a `git worktree` of an older commit), side by side")
     add("--repeat", type=int, default=1, help="run the variants N times; report medians")
+    add("--kafka", metavar="JSON", help="kafka: settings to try, as an extra copy of each gateway "
+        """variant (e.g. '{"linger_ms": 1}'), side by side""")
     args = parser.parse_args()
 
     global LOAD_BEFORE
@@ -582,6 +585,11 @@ def main() -> int:
         chosen = [w for v in chosen for w in (
             [replace(v, name=v.name + "@" + head, label=f"{v.label} @ {head}", src=args.compare), v]
             if v.kind == "gateway" and v.client == "kafka-python" else [v])]
+    if args.kafka:
+        extra = json.loads(args.kafka)
+        chosen = [w for v in chosen for w in (
+            [v, replace(v, name=v.name + "+kafka", label=f"{v.label}, kafka {args.kafka}",
+                        kafka_options={**v.kafka_options, **extra})] if v.kind == "gateway" else [v])]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     count = int(args.max_rate * (2 + args.seconds + args.half_seconds / 2)
                 + 5000 * args.single_seconds)
