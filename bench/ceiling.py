@@ -1,0 +1,126 @@
+"""The worker's own ceiling: the gateway's app served by uvicorn as `serve` serves it (httptools with
+the request deadline, uvloop), with a publisher that acknowledges every record at once. What is
+left is the worker's CPU per webhook: HTTP, the guard, verification, mapping, the dedupe read, the
+store's marks and history rows, metrics. No broker runs; nothing reaches Kafka (never a claim about
+Kafka: see bench/run.py for those).
+
+    .venv/bin/python bench/ceiling.py                  # 32 connections, 10 s
+    .venv/bin/python bench/ceiling.py --connections 64
+
+The server runs on core 0, wrk and this script on core 1 (as in bench/run.py). Prints; the figures
+quoted in docs/benchmarks.md come from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+import httpx
+
+sys.path[:0] = [str(Path(__file__).resolve().parent)]
+import run as bench  # noqa: E402
+
+from gateway.publish import Ack, Record, Sending  # noqa: E402
+
+
+class InstantPublisher:
+    """Acknowledges every record as it is sent (offsets count up); keeps nothing."""
+
+    delivery_timeout_secs = 1.0
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def start(self, topics: Collection[str] = ()) -> None:
+        return None
+
+    def send(self, record: Record) -> Sending:
+        self.sent += 1
+        sending = Sending(asyncio.get_running_loop().create_future())
+        sending.mark_sent()
+        sending.result.set_result(Ack(record.topic, 0, self.sent))
+        return sending
+
+    async def publish(self, record: Record, timeout: float) -> Ack:
+        return await self.send(record).result
+
+    async def close(self, timeout: float) -> None:
+        return None
+
+
+def app_factory():  # noqa: ANN201 - uvicorn's factory protocol
+    from gateway.app import create_app
+    from gateway.commands.serve import _tune_gc
+    from gateway.config import load_config
+
+    app = create_app(load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"]), publisher=InstantPublisher())
+    _tune_gc()  # as serve does
+    return app
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    from gateway import httpproto
+
+    os.environ[httpproto.ENV] = "10"
+    uvicorn.run("ceiling:app_factory", factory=True, host="127.0.0.1", port=port,
+                log_level="warning", http="gateway.httpproto:DeadlineProtocol", loop="uvloop",
+                lifespan="on", access_log=False, server_header=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
+    os.sched_setaffinity(0, {1})
+    try:
+        config = bench.gateway_config(workdir, "127.0.0.1:1", "ceiling")  # no broker is used
+        requests = bench.request_file(workdir, 289_000, 1024)
+        wrk = bench.ensure_wrk()
+        port = bench.free_port()
+        env = {**os.environ, "WEBHOOK_GATEWAY_CONFIG": str(config), "PYTHONPATH": str(bench.ROOT)}
+        with open(workdir / "server.log", "ab") as log:
+            server = subprocess.Popen(["taskset", "-c", "0", sys.executable, __file__, "--serve", str(port)],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            warm = bench.run_wrk(wrk, port, requests, 0, 2, args.connections)
+            before = bench.cpu_ticks([server.pid])
+            result = bench.run_wrk(wrk, port, requests, warm.position, args.seconds, args.connections)
+            cpu = (bench.cpu_ticks([server.pid]) - before) / bench.CLK_TCK
+        finally:
+            server.terminate()
+            server.wait(10)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"worker with an instant-ack publisher, c={args.connections}: {result.ok / args.seconds:,.0f}"
+          f" accepted/s ({result.non2xx} non-2xx), p50 {result.p50:.1f} ms, "
+          f"{cpu / max(1, result.ok) * 1e6:,.0f} µs CPU / event")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
