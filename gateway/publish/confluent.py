@@ -184,7 +184,6 @@ class ConfluentPublisher:
         return await ack_within(self.send(record), record.topic, timeout)
 
 
-
 def _discard(producer: Producer) -> None:
     try:
         producer.purge()  # their delivery reports fail: the spool keeps those events

@@ -262,7 +262,6 @@ class KafkaPublisher:
         settle_threadsafe(self._loop, done, error)
 
 
-
 def _any_reachable(servers: list[str] | str, timeout: float = 1.0) -> bool:
     for server in [servers] if isinstance(servers, str) else servers:
         host, _, port = server.rpartition(":")
