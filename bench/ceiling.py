@@ -17,14 +17,10 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Collection
 from pathlib import Path
-
-import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import run as bench  # noqa: E402
@@ -68,11 +64,12 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory protocol
     return app
 
 
-def serve(port: int) -> None:
+def serve(port: int, config: str) -> None:
     import uvicorn
 
     from gateway import httpproto
 
+    os.environ["WEBHOOK_GATEWAY_CONFIG"] = config  # what app_factory reads, as serve sets it
     os.environ[httpproto.ENV] = "10"
     uvicorn.run("ceiling:app_factory", factory=True, host="127.0.0.1", port=port,
                 log_level="warning", http="gateway.httpproto:DeadlineProtocol", loop="uvloop",
@@ -83,10 +80,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "CONFIG"), help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(int(args.serve[0]), args.serve[1])
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     os.sched_setaffinity(0, {1})
@@ -95,25 +92,16 @@ def main() -> int:
         requests = bench.request_file(workdir, 289_000, 1024)
         wrk = bench.ensure_wrk()
         port = bench.free_port()
-        env = {**os.environ, "WEBHOOK_GATEWAY_CONFIG": str(config), "PYTHONPATH": str(bench.ROOT)}
-        with open(workdir / "server.log", "ab") as log:
-            server = subprocess.Popen(["taskset", "-c", "0", sys.executable, __file__, "--serve", str(port)],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = bench.Server([bench.PYTHON, __file__, "--serve", str(port), str(config)], "0",
+                              workdir / "server.log", port)
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            server.wait_up(kafka=False, workers=1)
             warm = bench.run_wrk(wrk, port, requests, 0, 2, args.connections)
-            before = bench.cpu_ticks([server.pid])
+            before = bench.cpu_ticks([server.process.pid])
             result = bench.run_wrk(wrk, port, requests, warm.position, args.seconds, args.connections)
-            cpu = (bench.cpu_ticks([server.pid]) - before) / bench.CLK_TCK
+            cpu = (bench.cpu_ticks([server.process.pid]) - before) / bench.CLK_TCK
         finally:
-            server.terminate()
-            server.wait(10)
+            server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"worker with an instant-ack publisher, c={args.connections}: {result.ok / args.seconds:,.0f}"

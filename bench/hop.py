@@ -23,19 +23,15 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from signed import source_configs  # noqa: E402
+import run as bench  # noqa: E402
+from signed import provider_topics  # noqa: E402
 
 from gateway.dev.broker import Broker  # noqa: E402
 from gateway.publish import Record  # noqa: E402
-from gateway.publish.kafka import TopicAdmin  # noqa: E402
 from gateway.publish.process import ProcessPublisher  # noqa: E402
-
-PROVIDERS = ("iof", "tlas", "compliancely", "azakaw")
 
 
 async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float
@@ -76,17 +72,12 @@ def main() -> int:
     try:
         with Broker(log_path=workdir / "tansu.log") as broker:
             prefix = f"h{uuid.uuid4().hex[:6]}"
-            topics = [f"{prefix}.{p}" for p in PROVIDERS]
-            with TopicAdmin([broker.bootstrap]) as admin:
-                for topic in topics:
-                    admin.create(topic, 4, 1, {})
-            config = {"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix,
-                                **json.loads(args.kafka)},
-                      "storage": {"path": str(workdir / "var")}, "sources": source_configs()}
-            (workdir / "gateway.yaml").write_text(yaml.safe_dump(config))
+            bench.create_topics(broker.bootstrap, prefix)
+            topics = [t for t in provider_topics(prefix) if not t.endswith(".deadletter")]
+            config = bench.gateway_config(workdir, broker.bootstrap, prefix, options=json.loads(args.kafka))
             socket = str(workdir / "publisher.sock")
             process = subprocess.Popen([sys.executable, "-m", "gateway.publish.process", "--config",
-                                        str(workdir / "gateway.yaml"), "--socket", socket],
+                                        str(config), "--socket", socket],
                                        stdin=subprocess.PIPE, cwd=ROOT)
             try:
                 while not os.path.exists(socket):
