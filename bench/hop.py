@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import run as bench  # noqa: E402
+import split  # noqa: E402
 from signed import provider_topics  # noqa: E402
 
 from gateway.dev.broker import Broker  # noqa: E402
@@ -34,23 +35,28 @@ from gateway.publish import Record  # noqa: E402
 from gateway.publish.process import ProcessPublisher  # noqa: E402
 
 
-async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float
-                ) -> tuple[int, list[float], float]:
+async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float,
+                rate: float) -> tuple[int, list[float], float]:
     publisher = ProcessPublisher(socket)
     await publisher.start()
     while not publisher.connected:
         await asyncio.sleep(0.05)
-    value, latencies, stop = os.urandom(1400), [], time.monotonic() + seconds
+    value, latencies = os.urandom(1400), []
+    begin = time.monotonic()
+    stop = begin + seconds
 
     async def client(n: int) -> None:
         k = 0
         while time.monotonic() < stop:
             k += 1
+            if rate:  # paced: the same batching, whatever the CPU per record
+                await asyncio.sleep(begin + (k * concurrency + n) / rate - time.monotonic())
             started = time.perf_counter()
             busy_until = started + work
             while time.perf_counter() < busy_until:  # CPU, as a request's handling would take
                 pass
-            await publisher.publish(Record(topics[k % len(topics)], f"key-{n}-{k}".encode(), value), 10)
+            key = str(uuid.uuid4()).encode()  # an envelope id, as a record without a subject has
+            await publisher.publish(Record(topics[k % len(topics)], key, value), 10)
             latencies.append(time.perf_counter() - started)
 
     cpu = time.process_time()
@@ -66,6 +72,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--work-ms", type=float, default=0.0, help="CPU per record before publishing")
     parser.add_argument("--kafka", default="{}", help="JSON of kafka: options for the publisher process")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="records/s in all, paced (compares CPU per record at equal batching)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="sample the publisher process with py-spy and print its top N functions")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-hop-"))
     os.sched_setaffinity(0, {1})  # Tansu and the publisher process inherit core 1
@@ -83,18 +93,29 @@ def main() -> int:
                 while not os.path.exists(socket):
                     time.sleep(0.05)
                 os.sched_setaffinity(0, {0})
+                tansu = broker._process.pid if broker._process else 0
+                ticks, broker_ticks = bench.cpu_ticks([process.pid]), bench.cpu_ticks([tansu])
+                spy = split.start_profile(process.pid, workdir / "profile.txt", args.seconds) \
+                    if args.profile else None
                 count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
-                                                          args.work_ms / 1000))
+                                                          args.work_ms / 1000, args.rate))
+                ticks = bench.cpu_ticks([process.pid]) - ticks
+                broker_ticks = bench.cpu_ticks([tansu]) - broker_ticks
+                if spy is not None:
+                    spy.wait()
+                    split.print_profile(workdir / "profile.txt", args.profile)
             finally:
                 assert process.stdin is not None
                 process.stdin.close()
                 process.wait(30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"c={args.concurrency}, work {args.work_ms} ms, kafka {args.kafka}: "
+    print(f"c={args.concurrency}, rate {args.rate or 'max'}, work {args.work_ms} ms, kafka {args.kafka}: "
           f"{count / args.seconds:,.0f} acks/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, client CPU "
-          f"{cpu / count * 1e6:,.0f} µs / record")
+          f"{cpu / count * 1e6:,.0f} µs / record, publisher process CPU "
+          f"{ticks / bench.CLK_TCK / count * 1e6:,.0f} µs / record, Tansu "
+          f"{broker_ticks / bench.CLK_TCK / count * 1e6:,.0f} µs / record")
     return 0
 
 

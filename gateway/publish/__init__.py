@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,6 +58,9 @@ class Sending:
                 return False
             self._state = "withdrawn"
             return True
+
+
+Answer = Callable[[Ack | Unavailable], None]
 
 
 def settle_threadsafe(loop: asyncio.AbstractEventLoop | None, done: asyncio.Future[Ack],
@@ -126,3 +129,13 @@ class Publisher(Protocol):
 
     async def close(self, timeout: float) -> None:
         """Flush what is in flight (bounded by `timeout`) and release the connection."""
+
+
+class Backend(Publisher, Protocol):
+    """A publisher that can also sit behind the host's publisher process (Kafka's clients)."""
+
+    def hand(self, record: Record, answer: Answer) -> None:
+        """send() for a caller that relays the outcome instead of awaiting it: `answer` is called
+        once, on whichever thread the client library answers on, with the Ack or the Unavailable;
+        no asyncio future, no hop onto the event loop per record. Raises Unavailable at once if
+        there is no broker."""

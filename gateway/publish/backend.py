@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.config import Config
-    from gateway.publish import Publisher
+    from gateway.publish import Backend, Publisher
 
 
 SOCKET_ENV = "WEBHOOK_GATEWAY_PUBLISHER_SOCKET"  # set by `serve` when a publisher process runs
@@ -24,7 +24,7 @@ def worker_publisher(config: Config) -> Publisher:
     return kafka_publisher(config)
 
 
-def kafka_publisher(config: Config, defaults: dict[str, Any] | None = None) -> Publisher:
+def kafka_publisher(config: Config, defaults: dict[str, Any] | None = None) -> Backend:
     """The configured producer backend; kafka-python unless told otherwise. `defaults`: producer
     options that apply unless the configuration sets them."""
     if config.kafka.client == "confluent-kafka":

@@ -23,11 +23,12 @@ import asyncio
 import logging
 import threading
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from gateway.publish import Ack, Record, Sending, Unavailable, ack_within, settle_threadsafe
+from gateway.publish import Ack, Answer, Record, Sending, Unavailable, ack_within, settle_threadsafe
 
 log = logging.getLogger("gateway.kafka")
 
@@ -68,6 +69,9 @@ def librdkafka_config(bootstrap_servers: list[str], options: dict[str, Any],
         "request.timeout.ms": 5000,
         "delivery.timeout.ms": 10_000,
         "reconnect.backoff.max.ms": 2000,
+        # murmur2 of the key, as kafka-python (gateway.publish.kafka) and the Java client: a key
+        # keeps its partition, and its order, when the gateway changes client
+        "partitioner": "murmur2_random",
     }
     for name, value in options.items():
         if name not in _OPTION_NAMES:
@@ -157,28 +161,31 @@ class ConfluentPublisher:
     # -- publishing --------------------------------------------------------------------------
 
     def send(self, record: Record) -> Sending:
-        producer, loop = self._producer, self._loop
-        if producer is None or loop is None or not self._connected:
+        loop = self._loop
+        if loop is None:
             raise Unavailable("no kafka producer (broker unreachable)")
         sending = Sending(loop.create_future())
         sending.mark_sent()
-        done = sending.result
+        self.hand(record, partial(settle_threadsafe, loop, sending.result))
+        return sending
+
+    def hand(self, record: Record, answer: Answer) -> None:
+        producer = self._producer
+        if producer is None or self._loop is None or not self._connected:
+            raise Unavailable("no kafka producer (broker unreachable)")
 
         def delivered(error: KafkaError | None, message: Any) -> None:  # on the poll thread
             if error is None:
                 self._connected = True
-                ack = Ack(message.topic(), message.partition(), message.offset())
-                settle_threadsafe(self._loop, done, ack)
+                answer(Ack(message.topic(), message.partition(), message.offset()))
             else:
-                failure = Unavailable(f"publishing to topic {record.topic}: {error.name()}")
-                settle_threadsafe(self._loop, done, failure)
+                answer(Unavailable(f"publishing to topic {record.topic}: {error.name()}"))
 
         try:
             producer.produce(record.topic, value=record.value, key=record.key,
                              headers=record.headers, on_delivery=delivered)
         except (BufferError, KafkaException) as exc:
             raise Unavailable(f"publishing to topic {record.topic}: {type(exc).__name__}") from None
-        return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
         return await ack_within(self.send(record), record.topic, timeout)

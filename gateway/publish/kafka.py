@@ -19,7 +19,10 @@ kafka-python's traps, and what this module does about each:
   the producer running (its I/O thread may deliver them later): a producer is force-closed instead;
 - a failed TCP connect leaves its socket to the garbage collector (patched below);
 - the first send() to a topic waits for its metadata: the topics the configuration names are
-  looked up while connecting, before the publisher calls itself connected.
+  looked up while connecting, before the publisher calls itself connected;
+- its default partitioner hashes each key with a pure-Python murmur2 (18 µs for a 48-byte key,
+  the largest single cost of send()): KeyPartitioner puts each key on the same partition with a
+  native murmur2 (0.4 µs).
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ import time
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.net.inet import KafkaNetSocket
+from kafka.partitioner import DefaultPartitioner, Partitioner
+from murmurhash2 import murmurhash2
 
-from gateway.publish import Ack, Record, Sending, Unavailable, ack_within, settle_threadsafe
+from gateway.publish import Ack, Answer, Record, Sending, Unavailable, ack_within, settle_threadsafe
 
 log = logging.getLogger("gateway.kafka")
 
@@ -64,6 +70,28 @@ def _closing_on_failure(connect: Any) -> Any:
 
 if not hasattr(KafkaNetSocket.sock_connect, "__wrapped__"):
     KafkaNetSocket.sock_connect = _closing_on_failure(KafkaNetSocket.sock_connect)
+
+MURMUR2_SEED = 0x9747B28C  # the Java client's, so a key lands where every Kafka client puts it
+
+
+class KeyPartitioner(Partitioner):
+    """kafka-python's DefaultPartitioner for keyed records (murmur2 of the key, as the Java client
+    and librdkafka's murmur2_random), with a native murmur2 instead of its pure-Python one, and
+    without the list of available partitions it builds for every record but uses only for
+    records without a key (those still go to it)."""
+
+    _unkeyed = DefaultPartitioner()
+
+    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any,
+                  serialized_value: bytes | None, cluster: Any) -> int:
+        if serialized_key is None:
+            return self._unkeyed.partition(topic, key, serialized_key, value, serialized_value, cluster)
+        partitions = cluster.partitions_for_topic(topic)
+        if partitions is None:
+            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
+        index = (murmurhash2(bytes(serialized_key), MURMUR2_SEED) & 0x7FFFFFFF) % len(partitions)
+        return sorted(partitions)[index]
+
 
 _FATAL = (
     kafka_errors.UnknownProducerIdError,
@@ -91,6 +119,7 @@ class KafkaPublisher:
             "max_request_size": max_record_bytes,
             "request_timeout_ms": 5000,
             "reconnect_backoff_max_ms": 2000,
+            "partitioner": KeyPartitioner(),
         }
         self._config.update(options or {})
         # kafka-python refuses a delivery timeout under request timeout + linger. Past the ack
@@ -195,24 +224,33 @@ class KafkaPublisher:
         return float(self._config["delivery_timeout_ms"]) / 1000 + 1.0
 
     def send(self, record: Record) -> Sending:
+        loop = self._loop
+        if self._producer is None or loop is None:
+            raise Unavailable("no kafka producer (broker unreachable)")
+        sending = Sending(loop.create_future())
+        self._hand(record, partial(settle_threadsafe, loop, sending.result), sending)
+        return sending
+
+    def hand(self, record: Record, answer: Answer) -> None:
+        self._hand(record, answer, None)
+
+    def _hand(self, record: Record, answer: Answer, sending: Sending | None) -> None:
         producer = self._producer
         if producer is None or self._loop is None:
             raise Unavailable("no kafka producer (broker unreachable)")
-        sending = Sending(self._loop.create_future())
         if self._queued == self._handed and _has_metadata(producer, record.topic):
             # send() blocks only to fetch missing metadata (kafka-python 3.x has no buffer pool
             # to wait on): with the topic's metadata cached it returns at once, so it runs right
             # here. Skipping the sender thread's hop halves the CPU kafka-python costs per
             # record (docs/benchmarks.md). Only while that thread has nothing queued: per-key
             # order must not let a record overtake one still waiting there.
-            self._send(producer, record, sending)
-            return sending
+            self._send(producer, record, answer, sending)
+            return
         try:
-            self._sender.submit(self._send_queued, producer, record, sending)
+            self._sender.submit(self._send_queued, producer, record, answer, sending)
         except RuntimeError:  # the publisher is closing: its sender thread takes nothing more
             raise Unavailable("kafka publisher closed") from None
         self._queued += 1  # written on the loop only; _handed on the sender thread only
-        return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
         try:
@@ -221,32 +259,32 @@ class KafkaPublisher:
             self._connected = False
             raise
 
-    def _send_queued(self, producer: KafkaProducer, record: Record, sending: Sending) -> None:
+    def _send_queued(self, producer: KafkaProducer, record: Record, answer: Answer,
+                     sending: Sending | None) -> None:
         try:
-            self._send(producer, record, sending)
+            self._send(producer, record, answer, sending)
         finally:
             self._handed += 1
 
-    def _send(self, producer: KafkaProducer, record: Record, sending: Sending) -> None:
-        done = sending.result
-        if not sending.mark_sent():  # the caller already gave up and keeps the event itself
-            settle_threadsafe(self._loop, done, Unavailable("withdrawn before sending"))
+    def _send(self, producer: KafkaProducer, record: Record, answer: Answer,
+              sending: Sending | None) -> None:
+        if sending is not None and not sending.mark_sent():
+            answer(Unavailable("withdrawn before sending"))  # the caller keeps the event itself
             return
         try:
             future = producer.send(record.topic, value=record.value, key=record.key,
                                    headers=record.headers)
         except Exception as exc:  # noqa: BLE001 - every send failure means "not in Kafka"
-            self._failed(producer, done, exc)
+            self._failed(producer, answer, exc)
             return
-        future.add_callback(self._acked, done)
-        future.add_errback(lambda exc: self._failed(producer, done, exc, expired=True))
+        future.add_callback(self._acked, answer)
+        future.add_errback(self._failed, producer, answer, expired=True)
 
-    def _acked(self, done: asyncio.Future[Ack], metadata: Any) -> None:
+    def _acked(self, answer: Answer, metadata: Any) -> None:
         self._connected = True
-        ack = Ack(metadata.topic, metadata.partition, metadata.offset)
-        settle_threadsafe(self._loop, done, ack)
+        answer(Ack(metadata.topic, metadata.partition, metadata.offset))
 
-    def _failed(self, producer: KafkaProducer, done: asyncio.Future[Ack], exc: BaseException,
+    def _failed(self, producer: KafkaProducer, answer: Answer, exc: BaseException,
                 expired: bool = False) -> None:
         """`expired`: the record was accepted by send() and then failed (not send() itself)."""
         if isinstance(exc, _FATAL) or _has_fatal_state(producer):
@@ -258,8 +296,7 @@ class KafkaPublisher:
             self._rebuild(broken=producer, why="a record expired undelivered")
         elif isinstance(exc, kafka_errors.KafkaTimeoutError | kafka_errors.KafkaConnectionError):
             self._connected = False
-        error = Unavailable(f"publishing: {type(exc).__name__}")
-        settle_threadsafe(self._loop, done, error)
+        answer(Unavailable(f"publishing: {type(exc).__name__}"))
 
 
 def _any_reachable(servers: list[str] | str, timeout: float = 1.0) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 
-from gateway.publish import Ack, Record, Sending, Unavailable
+from gateway.publish import Ack, Answer, Record, Sending, Unavailable
 
 
 class MemoryPublisher:
@@ -26,6 +26,9 @@ class MemoryPublisher:
         sending.mark_sent()
         sending.result.set_result(Ack(record.topic, 0, len(self.records) - 1))
         return sending
+
+    def hand(self, record: Record, answer: Answer) -> None:
+        answer(self.send(record).result.result())
 
     async def publish(self, record: Record, timeout: float) -> Ack:
         return await self.send(record).result

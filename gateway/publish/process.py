@@ -33,13 +33,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, ack_within
+from gateway.publish import Ack, Backend, Record, Sending, Unavailable, ack_within
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -263,36 +264,47 @@ class ProcessPublisher:
 
 
 class _Worker:
-    """One worker's connection: records in, answers out."""
+    """One worker's connection: records in, answers out.
 
-    def __init__(self, backend: Publisher) -> None:
+    Answers arrive on the producer's I/O thread, often a batch's worth in a row: they queue in a
+    deque (thread-safe) and one call into the event loop writes all that came meanwhile. A future
+    and a callback on the loop per record cost this process more than the hop saves the worker.
+    """
+
+    def __init__(self, backend: Backend) -> None:
         self.channel = _Channel(self._received)
         self._backend = backend
+        self._loop = asyncio.get_running_loop()
+        self._answers: deque[Acked | Failed] = deque()
+        self._relaying = False  # a _relay() is scheduled and has not started draining
 
     def _received(self, frame: Any) -> None:
         if type(frame) is not Send:
             return
         record = Record(frame.topic, frame.key, frame.value, frame.headers)
         try:
-            sending = self._backend.send(record)
+            self._backend.hand(record, partial(self._answer, frame.seq))
         except Unavailable as exc:
             self.channel.write(Failed(frame.seq, str(exc)))
-            return
-        sending.result.add_done_callback(partial(self._answer, frame.seq))
 
-    def _answer(self, seq: int, result: asyncio.Future[Ack]) -> None:
-        if self.channel.transport is None:
-            return  # the worker went away; it has already failed this record itself
-        exc = result.exception()
-        if exc is None:
-            ack = result.result()
-            self.channel.write(Acked(seq, ack.partition, ack.offset))
-        else:
-            self.channel.write(Failed(seq, str(exc) if isinstance(exc, Unavailable)
-                                      else f"publishing: {type(exc).__name__}"))
+    def _answer(self, seq: int, outcome: Ack | Unavailable) -> None:  # on any thread
+        self._answers.append(Acked(seq, outcome.partition, outcome.offset) if type(outcome) is Ack
+                             else Failed(seq, str(outcome)))
+        if not self._relaying:
+            self._relaying = True
+            with contextlib.suppress(RuntimeError):  # the loop closed: the process is exiting
+                self._loop.call_soon_threadsafe(self._relay)
+
+    def _relay(self) -> None:
+        self._relaying = False  # before draining: an answer appended from here on schedules anew
+        answers = self._answers
+        while answers:
+            answer = answers.popleft()
+            if self.channel.transport is not None:  # else the worker went away and has failed it
+                self.channel.write(answer)
 
 
-def process_backend(config: Config) -> Publisher:
+def process_backend(config: Config) -> Backend:
     """The configured producer, with this process's linger unless the configuration sets one."""
     from gateway.publish.backend import kafka_publisher
 
@@ -313,7 +325,7 @@ async def run(config_path: str, socket_path: str, stop: asyncio.Event) -> None:
         await backend.close(FLUSH_SECS)
 
 
-async def serve_workers(backend: Publisher, socket_path: str, stop: asyncio.Event) -> None:
+async def serve_workers(backend: Backend, socket_path: str, stop: asyncio.Event) -> None:
     """Hand the records of every worker that connects to `backend`, and answer each; tell them
     whenever the backend's connection to Kafka changes."""
     loop = asyncio.get_running_loop()

@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from gateway.publish import Ack, Record, Sending, Unavailable
+from gateway.publish import Ack, Answer, Record, Sending, Unavailable
 from gateway.publish.memory import MemoryPublisher
 from gateway.publish.process import ProcessPublisher, serve_workers
 
@@ -61,6 +62,46 @@ def test_records_arrive_in_order_byte_for_byte_and_each_gets_its_own_ack(tmp_pat
     assert acks == [Ack(r.topic, 0, i) for i, r in enumerate(records)]
 
 
+def test_answers_from_the_clients_own_thread_each_reach_their_record_in_any_order(tmp_path: Path) -> None:
+    """The Kafka clients answer on their own I/O thread, a batch at a time, not in the order the
+    records came: each worker record still settles with its own ack or its own failure, burst
+    after burst."""
+    class Threaded(MemoryPublisher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.handed: list[tuple[Record, Answer]] = []
+
+        def hand(self, record: Record, answer: Answer) -> None:
+            self.handed.append((record, answer))
+
+    backend = Threaded()
+
+    def answer(handed: list[tuple[Record, Answer]]) -> None:  # newest first; every tenth refused
+        for record, settle in reversed(handed):
+            key = record.key.decode()
+            settle(Unavailable(f"refused {key}") if int(key) % 10 == 0 else Ack(record.topic, 1, int(key)))
+
+    async def scenario() -> list[Ack | BaseException]:
+        async with served(backend, tmp_path / "p.sock") as worker:
+            sendings = [worker.send(Record("t", str(i).encode(), b"v")) for i in range(100)]
+            await until(lambda: len(backend.handed) == 100, "every record to reach the backend")
+            results: list[Ack | BaseException] = []
+            for burst in (backend.handed[:50], backend.handed[50:]):  # the second after the first
+                answering = threading.Thread(target=answer, args=(burst,))
+                answering.start()
+                answering.join()
+                wanted = [s.result for s in sendings[len(results):len(results) + 50]]
+                results += await asyncio.wait_for(asyncio.gather(*wanted, return_exceptions=True), 5)
+            return results
+
+    results = asyncio.run(scenario())
+    for i, result in enumerate(results):
+        if i % 10 == 0:
+            assert isinstance(result, Unavailable) and str(result) == f"refused {i}"
+        else:
+            assert result == Ack("t", 1, i)
+
+
 def test_a_backend_without_kafka_fails_each_record_and_the_worker_learns_it(tmp_path: Path) -> None:
     backend = MemoryPublisher()
 
@@ -79,15 +120,13 @@ def test_a_backend_without_kafka_fails_each_record_and_the_worker_learns_it(tmp_
 
 HOLDING_SERVER = textwrap.dedent("""
     import asyncio, sys
-    from gateway.publish import Sending
     from gateway.publish.process import serve_workers
 
     class Holding:  # takes records and never answers, like a producer waiting on a broker
         connected = True
         delivery_timeout_secs = 60.0
-        def send(self, record):
+        def hand(self, record, answer):
             print("got", record.key.decode(), flush=True)
-            return Sending(asyncio.get_running_loop().create_future())
 
     asyncio.run(serve_workers(Holding(), sys.argv[1], asyncio.Event()))
 """)
@@ -137,11 +176,8 @@ def test_close_waits_for_the_answers_to_what_was_sent(tmp_path: Path) -> None:
     """A worker shutting down still hears the acks of its last records (bounded by the timeout)."""
 
     class Slow(MemoryPublisher):
-        def send(self, record: Record) -> Sending:
-            sending = Sending(asyncio.get_running_loop().create_future())
-            sending.mark_sent()
-            asyncio.get_running_loop().call_later(0.2, sending.result.set_result, Ack(record.topic, 0, 7))
-            return sending
+        def hand(self, record: Record, answer: Answer) -> None:
+            asyncio.get_running_loop().call_later(0.2, answer, Ack(record.topic, 0, 7))
 
     async def scenario() -> Ack:
         stop = asyncio.Event()
