@@ -27,6 +27,7 @@ from gateway.config import parse_config
 from gateway.dev.broker import Broker, free_port
 from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
 from gateway.dev.proxy import Proxy
+from tests.integration import running
 from tests.integration.running import post, readyz
 
 
@@ -65,13 +66,9 @@ def outage(tmp_path: Path) -> Iterator[Outage]:
     env.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
-    # Generous: a copy held for a late ack waits up to the producer's delivery timeout (31 s).
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def wait_for(condition: Callable[[], object], timeout: float = 120, what: str = "condition") -> None:
+    # Generous by default: a copy held for a late ack waits up to the producer's delivery timeout (31 s).
+    running.wait_for(condition, timeout, what)
 
 
 def drained(gateway: GatewayProcess) -> bool:
@@ -128,8 +125,12 @@ def test_spooled_events_survive_sigkill_and_drain_after_restart(outage: Outage) 
     assert {r.json()["status"] for r in answers} == {"spooled"}
     assert readyz(gateway)["spool"]["depth"] == 25
 
+    # A SIGKILLed serve cannot remove its publisher's socket directory: the test does.
+    socket_dirs = [socket_dir(pid) for pid in publisher_processes(gateway)]
     gateway.signal(signal.SIGKILL)
     gateway.wait()
+    for directory in socket_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
     outage.proxy.up()
     restarted = outage.gateway().start()
     try:
@@ -274,6 +275,12 @@ def publisher_processes(gateway: GatewayProcess) -> list[int]:
         except FileNotFoundError:
             continue
     return found
+
+
+def socket_dir(pid: int) -> Path:
+    """The directory of a publisher process's socket (`--socket` on its command line)."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return Path(args[args.index("--socket") + 1]).parent
 
 
 def alive(pid: int) -> bool:
