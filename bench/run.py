@@ -317,13 +317,22 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
     return server
 
 
-def pin_publisher_process(root: int, cores: set[int]) -> None:
-    """Off the worker's core, beside wrk and Tansu: every thread it has (its producer's too)."""
+def publisher_pids(root: int) -> list[int]:
+    """The host's publisher process among the server's descendants (none with `publisher: worker`)."""
+    found = []
     for pid in descendants(root):
         with contextlib.suppress(OSError):
             if b"gateway.publish.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    os.sched_setaffinity(int(tid), cores)
+                found.append(pid)
+    return found
+
+
+def pin_publisher_process(root: int, cores: set[int]) -> None:
+    """Off the worker's core, beside wrk and Tansu: every thread it has (its producer's too)."""
+    for pid in publisher_pids(root):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(tid), cores)
 
 
 def measure(variant: Variant, args: argparse.Namespace, wrk: str, requests: Path, bootstrap: str,
@@ -503,7 +512,7 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
     prefix = f"b{uuid.uuid4().hex[:8]}"
     create_topics(b.bootstrap, prefix)
     server = start_server(variant, root, b.bootstrap, prefix, args.server_cores)
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []  # (seconds, worker MB, publisher process MB)
     try:
         cmd = [wrk, "-t1", f"-c{args.connections}", f"-d{int(args.soak_seconds + GRACE_SECS)}s",
                "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{server.port}/", "--",
@@ -512,7 +521,8 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
         env = {**os.environ, "BENCH_RATE": str(rate)}
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as load:
             while load.poll() is None:
-                samples.append((time.monotonic() - started, worker_rss(server.process.pid, 1)))
+                publisher = max((rss_mb(pid) for pid in publisher_pids(server.process.pid)), default=0.0)
+                samples.append((time.monotonic() - started, worker_rss(server.process.pid, 1), publisher))
                 time.sleep(10)
             out = load.stdout.read() if load.stdout else ""
     finally:
@@ -521,16 +531,20 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
     values = dict(item.split("=") for item in line.split()[1:])
     answered = int(values["requests"]) - int(values["non2xx"])
     stored = count_records(b.bootstrap, prefix) + count_spooled(root)
-    first_minute = [mb for t, mb in samples if 50 <= t <= 70] or [samples[0][1]]
+    def rss_line(title: str, series: list[tuple[float, float]]) -> str:
+        first_minute = [mb for t, mb in series if 50 <= t <= 70] or [series[0][1]]
+        return (f"{title} (MB) at 1 min {first_minute[0]:.0f}, end {series[-1][1]:.0f}, "
+                f"max {max(mb for _, mb in series):.0f}; every 10 s: "
+                + " ".join(f"{mb:.0f}" for _, mb in series) + "\n")
+
     text = (f"Soak of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, commit {commit()}: "
             f"one worker "
             f"paced at {rate:,.0f}/s for {args.soak_seconds:g} s, c={args.connections}; "
             f"{answered:,} 2xx, p99 {int(values['p99']) / 1000:.1f} ms, p99.9 "
             f"{int(values['p999']) / 1000:.1f} ms; stored = 2xx: "
             f"{'yes' if stored == answered and values['wrapped'] == '0' else '**NO**'} "
-            f"({stored:,}).\n\nRSS (MB) at 1 min {first_minute[0]:.0f}, end {samples[-1][1]:.0f}, "
-            f"max {max(mb for _, mb in samples):.0f}; every 10 s: "
-            + " ".join(f"{mb:.0f}" for _, mb in samples) + "\n")
+            f"({stored:,}).\n\n" + rss_line("RSS of the worker", [(t, w) for t, w, _ in samples])
+            + "\n" + rss_line("RSS of the publisher process", [(t, pub) for t, _, pub in samples]))
     return text
 
 
