@@ -5,8 +5,11 @@ work standing in for what a worker spends on a request before it publishes.
     .venv/bin/python bench/hop.py                           # 32 concurrent, no work
     .venv/bin/python bench/hop.py --work-ms 0.5             # a worker's share of a webhook
     .venv/bin/python bench/hop.py --work-ms 0.5 --kafka '{"linger_ms": 1}'
+    .venv/bin/python bench/hop.py --rate 1600               # paced: CPU per record at equal batching
+    .venv/bin/python bench/hop.py --rate 1600 --profile 30  # + py-spy over the publisher process
 
-The client runs on core 0, the publisher process and Tansu on core 1 (as in bench/run.py).
+The client runs on core 0, the publisher process and Tansu on core 1 (as in bench/run.py). Besides
+acks/s and latency it prints the CPU per record of the client, the publisher process and Tansu.
 """
 
 from __future__ import annotations
