@@ -43,10 +43,21 @@ def core_busy() -> dict[str, tuple[int, int]]:
     return found
 
 
+PY_SPY = "py-spy==0.4.3"  # installed into the venv on first use, as run.py installs wrk
+
+
+def ensure_py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        print(f"installing {PY_SPY} (pip)...", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", PY_SPY], check=True)
+    return found
+
+
 def start_profile(root: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy over the server and its children (the publisher process too), only threads holding the GIL (Python on CPU),
     as collapsed stacks. Its own CPU lands on the client core, with wrk: it skews that side."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spy = ensure_py_spy()
     return subprocess.Popen([spy, "record", "--pid", str(root), "--subprocesses", "--format", "raw", "--gil",
                              "--rate", "250", "--duration", str(int(seconds)), "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
