@@ -92,8 +92,8 @@ def main() -> int:
         requests = bench.request_file(workdir, 289_000, 1024)
         wrk = bench.ensure_wrk()
         port = bench.free_port()
-        server = bench.Server([bench.PYTHON, __file__, "--serve", str(port), str(config)], "0",
-                              workdir / "server.log", port)
+        server = bench.Server([bench.PYTHON, __file__, "--serve", str(port), str(config)],
+                              workdir / "server.log", port, cores="0")
         try:
             server.wait_up(kafka=False, workers=1)
             warm = bench.run_wrk(wrk, port, requests, 0, 2, args.connections)

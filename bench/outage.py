@@ -57,7 +57,12 @@ def config(root: Path, bootstrap: str, prefix: str) -> dict:
 
 def serve(path: Path, cfg: dict) -> Server:
     path.write_text(yaml.safe_dump(cfg))
-    return Server(path)
+    port = free_port()
+    server = Server([sys.executable, "-m", "gateway", "serve", "--config", str(path), "--workers", "1",
+                     "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)],
+                    path.with_suffix(".log"), port)
+    server.wait_up()
+    return server
 
 
 async def post_all(url: str, deliveries: list, concurrency: int, marks: dict) -> list[tuple[int, str]]:

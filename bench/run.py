@@ -39,13 +39,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # measure the gateway of this checkout
 
-from common import stop_group  # noqa: E402
+from common import Server  # noqa: E402
 from signed import generate, provider_topics, source_configs  # noqa: E402
 
 from gateway.dev.broker import Broker, broker_binary, free_port  # noqa: E402
@@ -195,41 +194,6 @@ def worker_rss(root: int, workers: int) -> float:
     return max((rss_mb(pid) for pid in serving), default=0.0)
 
 
-class Server:
-    def __init__(self, cmd: list[str], cores: str, log: Path, port: int, src: str = "") -> None:
-        self.port = port
-        env = {**os.environ, "PYTHONPATH": src or str(ROOT)}
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(["taskset", "-c", cores, *cmd], stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True,
-                                            cwd=ROOT, env=env)
-        self.log = log
-
-    def wait_up(self, kafka: bool, workers: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        ready_in_a_row = 0
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"server exited at start; see {self.log}")
-            try:
-                if not kafka:
-                    url = f"http://127.0.0.1:{self.port}/healthz"
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        return
-                else:  # every worker must have its producer connected: ask several times
-                    body = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).json()
-                    ready_in_a_row = ready_in_a_row + 1 if body.get("kafka") == "reachable" else 0
-                    if ready_in_a_row >= 4 * workers:
-                        return
-            except (httpx.TransportError, ValueError):
-                pass
-            time.sleep(0.1)
-        raise SystemExit(f"server not ready within {timeout:.0f}s; see {self.log}")
-
-    def stop(self) -> None:
-        stop_group(self.process)
-
-
 def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka-python",
                    publisher: str = "process", options: dict[str, Any] | None = None) -> Path:
     config = {  # defaults left out, so that an older checkout (--compare) takes the same file
@@ -310,7 +274,7 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
                                 variant.kafka_options)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
-    server = Server(cmd, cores, root / "server.log", port, variant.src)
+    server = Server(cmd, root / "server.log", port, cores=cores, src=variant.src)
     server.wait_up(variant.kind == "gateway" and variant.kafka, variant.workers)
     if variant.kind == "gateway" and variant.workers == 1 and not variant.publisher_on_server_cores:
         pin_publisher_process(server.process.pid, os.sched_getaffinity(0))  # the client cores
