@@ -96,14 +96,14 @@ def main() -> int:
                 while not os.path.exists(socket):
                     time.sleep(0.05)
                 os.sched_setaffinity(0, {0})
-                tansu = broker._process.pid if broker._process else 0
-                ticks, broker_ticks = bench.cpu_ticks([process.pid]), bench.cpu_ticks([tansu])
+                tansu = [broker.pid] if broker.pid else []
+                ticks, broker_ticks = bench.cpu_ticks([process.pid]), bench.cpu_ticks(tansu)
                 spy = split.start_profile(process.pid, workdir / "profile.txt", args.seconds) \
                     if args.profile else None
                 count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
                                                           args.work_ms / 1000, args.rate))
                 ticks = bench.cpu_ticks([process.pid]) - ticks
-                broker_ticks = bench.cpu_ticks([tansu]) - broker_ticks
+                broker_ticks = bench.cpu_ticks(tansu) - broker_ticks
                 if spy is not None:
                     spy.wait()
                     split.print_profile(workdir / "profile.txt", args.profile)

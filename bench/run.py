@@ -495,6 +495,7 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
     values = dict(item.split("=") for item in line.split()[1:])
     answered = int(values["requests"]) - int(values["non2xx"])
     stored = count_records(b.bootstrap, prefix) + count_spooled(root)
+
     def rss_line(title: str, series: list[tuple[float, float]]) -> str:
         first_minute = [mb for t, mb in series if 50 <= t <= 70] or [series[0][1]]
         return (f"{title} (MB) at 1 min {first_minute[0]:.0f}, end {series[-1][1]:.0f}, "

@@ -115,7 +115,7 @@ def main() -> int:
                 pids = bench.descendants(server.process.pid)
                 names = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70].decode()
                          for p in pids}
-                tansu = broker._process.pid if broker._process else None  # noqa: SLF001
+                tansu = broker.pid
                 watched = pids + ([tansu] if tansu else [])
                 spy = start_profile(server.process.pid, workdir / "profile.txt", args.seconds) \
                     if args.profile else None

@@ -80,6 +80,11 @@ class Broker:
                 process.wait()
 
     @property
+    def pid(self) -> int | None:
+        """The broker process's pid while it was started (for CPU accounting and fault tests)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

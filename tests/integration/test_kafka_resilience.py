@@ -119,7 +119,8 @@ def test_a_pending_publish_never_blocks_the_event_loop(tmp_path: Path) -> None:
         cfg = config(tmp_path / "state", broker.bootstrap, prefix(), ack_timeout_ms=60_000)
         with running(cfg) as client:
             assert post(client, cfg, "tlas").json()["status"] == "published"
-            pid = broker._process.pid  # type: ignore[union-attr]
+            pid = broker.pid
+            assert pid is not None
             os.kill(pid, signal.SIGSTOP)
             try:
                 finished = threading.Event()
