@@ -6,6 +6,14 @@ Kafka: see bench/run.py for those).
 
     .venv/bin/python bench/ceiling.py                  # 32 connections, 10 s
     .venv/bin/python bench/ceiling.py --connections 64
+    .venv/bin/python bench/ceiling.py --without marks  # what the dedupe marks cost, by their absence
+
+`--without` switches parts of the store off in the served process (never in the gateway itself),
+to show each one's share of a webhook's CPU; the figures in docs/benchmarks.md came from it:
+  commits  the writer thread settles every write without touching SQLite (the marks' bookkeeping,
+           futures and thread hand-offs stay)
+  marks    no dedupe mark or history row after the ack at all
+  lookup   no dedupe read before publishing (every event is new, the spool is empty)
 
 The server runs on core 0, wrk and this script on core 1 (as in bench/run.py). Prints; the figures
 quoted in docs/benchmarks.md come from here.
@@ -26,6 +34,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import run as bench  # noqa: E402
 
 from gateway.publish import Ack, Record, Sending  # noqa: E402
+
+ABLATIONS = ("commits", "marks", "lookup")
 
 
 class InstantPublisher:
@@ -59,9 +69,29 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory protocol
     from gateway.commands.serve import _tune_gc
     from gateway.config import load_config
 
+    ablate(os.environ.get("CEILING_WITHOUT", "").split(","))
     app = create_app(load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"]), publisher=InstantPublisher())
     _tune_gc()  # as serve does
     return app
+
+
+def ablate(parts: list[str]) -> None:
+    """Switch store parts off in this (the served) process: see --without."""
+    from gateway.store import Store
+
+    if "commits" in parts:
+        def settle_only(self: Store, conn: object, jobs: list) -> None:
+            for job in jobs:
+                job.done(None)
+        Store._commit = settle_only  # type: ignore[method-assign]
+    if "marks" in parts:
+        def no_mark(self: Store, key: object, row: object = None) -> asyncio.Future[None]:
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        Store.mark_soon = no_mark  # type: ignore[method-assign,assignment]
+    if "lookup" in parts:
+        Store.lookup = lambda self, key: (False, False)  # type: ignore[method-assign]
 
 
 def serve(port: int, config: str) -> None:
@@ -80,11 +110,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--without", default="", metavar="PARTS",
+                        help="comma-separated, of: " + ", ".join(ABLATIONS) + " (see above)")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "CONFIG"), help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
         return 0
+    unknown = set(filter(None, args.without.split(","))) - set(ABLATIONS)
+    if unknown:
+        parser.error(f"--without: unknown part(s) {', '.join(sorted(unknown))}")
+    os.environ["CEILING_WITHOUT"] = args.without  # read by the served child
     workdir = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     os.sched_setaffinity(0, {1})
     try:
@@ -104,7 +140,8 @@ def main() -> int:
             server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"worker with an instant-ack publisher, c={args.connections}: {result.ok / args.seconds:,.0f}"
+    print(f"worker with an instant-ack publisher, c={args.connections}"
+          f"{', without ' + args.without if args.without else ''}: {result.ok / args.seconds:,.0f}"
           f" accepted/s ({result.non2xx} non-2xx), p50 {result.p50:.1f} ms, "
           f"{cpu / max(1, result.ok) * 1e6:,.0f} µs CPU / event")
     return 0
