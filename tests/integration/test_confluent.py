@@ -18,7 +18,7 @@ from gateway.config import parse_config
 from gateway.dev.broker import Broker, free_port
 from gateway.dev.proxy import Proxy
 from gateway.errors import ConfigError
-from gateway.publish import Record
+from gateway.publish import Record, Unavailable
 from gateway.publish.kafka import KafkaPublisher, TopicAdmin
 from tests.helpers import GatewayProcess, config_dict, read_topic, source_configs, write_config
 from tests.integration.running import (
@@ -34,6 +34,8 @@ from tests.integration.running import (
 )
 
 pytest.importorskip("confluent_kafka")
+from confluent_kafka import KafkaError
+
 from gateway.publish.confluent import ConfluentPublisher  # noqa: E402
 pytestmark = pytest.mark.kafka
 
@@ -132,3 +134,34 @@ def test_a_key_lands_on_the_same_partition_whichever_client_publishes_it(broker:
     assert len(set(java)) > 4  # the keys do spread: the comparison means something
     stored = {(r.key, r.partition) for r in read_topic(broker.bootstrap, topic)}
     assert stored == {(key, p) for key, p in zip(keys, java, strict=True)}
+
+
+def test_a_fatal_producer_error_fails_what_it_held_and_a_new_producer_takes_over(broker: Broker) -> None:
+    """librdkafka reports a fatal error (an idempotent producer that lost its sequence state) to
+    `error_cb`. No broker can be made to cause one on demand, so the test makes the call librdkafka
+    would. A record the broken producer still held is answered as failed, never acked (the
+    pipeline then spools it), it does not reach Kafka, and the next record goes out through a new
+    producer."""
+    topic = f"{prefix()}.fatal"
+    with TopicAdmin([broker.bootstrap]) as admin:
+        admin.create(topic, 1, 1, {})
+
+    async def scenario() -> None:
+        publisher = ConfluentPublisher([broker.bootstrap], {"linger_ms": 1000})  # records wait 1 s
+        await publisher.start([topic])
+        try:
+            while not publisher.connected:
+                await asyncio.sleep(0.02)
+            held = publisher.send(Record(topic, b"k", b"held"))
+            publisher._on_error(KafkaError(KafkaError._FATAL, "fatal (test)", fatal=True))
+            assert not publisher.connected  # from here the pipeline spools
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(held.result, 10)
+            while not publisher.connected:
+                await asyncio.sleep(0.02)
+            await publisher.publish(Record(topic, b"k", b"after"), 10)
+        finally:
+            await publisher.close(5)
+
+    asyncio.run(scenario())
+    assert [r.value for r in read_topic(broker.bootstrap, topic)] == [b"after"]
