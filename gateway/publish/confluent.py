@@ -161,19 +161,22 @@ class ConfluentPublisher:
     # -- publishing --------------------------------------------------------------------------
 
     def send(self, record: Record) -> Sending:
-        loop = self._loop
-        if loop is None:
-            raise Unavailable("no kafka producer (broker unreachable)")
+        producer, loop = self._ready()  # before the future: none is made on the failure path
         sending = Sending(loop.create_future())
         sending.mark_sent()
-        self.hand(record, partial(settle_threadsafe, loop, sending.result))
+        self._produce(producer, record, partial(settle_threadsafe, loop, sending.result))
         return sending
 
     def hand(self, record: Record, answer: Answer) -> None:
-        producer = self._producer
-        if producer is None or self._loop is None or not self._connected:
-            raise Unavailable("no kafka producer (broker unreachable)")
+        self._produce(self._ready()[0], record, answer)
 
+    def _ready(self) -> tuple[Producer, asyncio.AbstractEventLoop]:
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None or not self._connected:
+            raise Unavailable("no kafka producer (broker unreachable)")
+        return producer, loop
+
+    def _produce(self, producer: Producer, record: Record, answer: Answer) -> None:
         def delivered(error: KafkaError | None, message: Any) -> None:  # on the poll thread
             if error is None:
                 self._connected = True

@@ -224,20 +224,22 @@ class KafkaPublisher:
         return float(self._config["delivery_timeout_ms"]) / 1000 + 1.0
 
     def send(self, record: Record) -> Sending:
-        loop = self._loop
-        if self._producer is None or loop is None:
-            raise Unavailable("no kafka producer (broker unreachable)")
+        producer, loop = self._ready()  # before the future: none is made on the failure path
         sending = Sending(loop.create_future())
-        self._hand(record, partial(settle_threadsafe, loop, sending.result), sending)
+        self._hand(producer, record, partial(settle_threadsafe, loop, sending.result), sending)
         return sending
 
     def hand(self, record: Record, answer: Answer) -> None:
-        self._hand(record, answer, None)
+        self._hand(self._ready()[0], record, answer, None)
 
-    def _hand(self, record: Record, answer: Answer, sending: Sending | None) -> None:
-        producer = self._producer
-        if producer is None or self._loop is None:
+    def _ready(self) -> tuple[KafkaProducer, asyncio.AbstractEventLoop]:
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None:
             raise Unavailable("no kafka producer (broker unreachable)")
+        return producer, loop
+
+    def _hand(self, producer: KafkaProducer, record: Record, answer: Answer,
+              sending: Sending | None) -> None:
         if self._queued == self._handed and _has_metadata(producer, record.topic):
             # send() blocks only to fetch missing metadata (kafka-python 3.x has no buffer pool
             # to wait on): with the topic's metadata cached it returns at once, so it runs right
