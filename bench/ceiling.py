@@ -7,12 +7,15 @@ Kafka: see bench/run.py for those).
     .venv/bin/python bench/ceiling.py                  # 32 connections, 10 s
     .venv/bin/python bench/ceiling.py --connections 64
     .venv/bin/python bench/ceiling.py --without marks  # what the dedupe marks cost, by their absence
+    .venv/bin/python bench/ceiling.py --profile 30     # + py-spy: the worker's top 30 functions
+    .venv/bin/python bench/ceiling.py --prefill 100000 # a store that has run a while (full history)
 
 `--without` switches parts of the store off in the served process (never in the gateway itself),
 to show each one's share of a webhook's CPU; the figures in docs/benchmarks.md came from it:
   commits  the writer thread settles every write without touching SQLite (the marks' bookkeeping,
            futures and thread hand-offs stay)
   marks    no dedupe mark or history row after the ack at all
+  rows     the dedupe mark, but no event-history row
   lookup   no dedupe read before publishing (every event is new, the spool is empty)
 
 The server runs on core 0, wrk and this script on core 1 (as in bench/run.py). Prints; the figures
@@ -23,19 +26,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Collection
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import run as bench  # noqa: E402
+import split  # noqa: E402
 
 from gateway.publish import Ack, Record, Sending  # noqa: E402
+from gateway.store import _Job  # noqa: E402
 
-ABLATIONS = ("commits", "marks", "lookup")
+ABLATIONS = ("commits", "marks", "rows", "lookup")
 
 
 class InstantPublisher:
@@ -90,6 +97,12 @@ def ablate(parts: list[str]) -> None:
             done.set_result(None)
             return done
         Store.mark_soon = no_mark  # type: ignore[method-assign,assignment]
+    if "rows" in parts:
+        mark_soon = Store.mark_soon
+
+        def no_row(self: Store, key: object, row: object = None) -> asyncio.Future[None]:
+            return mark_soon(self, key)  # type: ignore[arg-type]
+        Store.mark_soon = no_row  # type: ignore[method-assign,assignment]
     if "lookup" in parts:
         Store.lookup = lambda self, key: (False, False)  # type: ignore[method-assign]
 
@@ -112,6 +125,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--without", default="", metavar="PARTS",
                         help="comma-separated, of: " + ", ".join(ABLATIONS) + " (see above)")
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="start with N dedupe marks and the last 100,000 of them as event-history rows "
+                             "(history_max_rows' default) in the store, as a gateway that has run for "
+                             "a while has; without it the store starts empty and its indexes small")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="sample the worker with py-spy during the run and print its top N functions")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "CONFIG"), help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.serve:
@@ -125,6 +144,8 @@ def main() -> int:
     os.sched_setaffinity(0, {1})
     try:
         config = bench.gateway_config(workdir, "127.0.0.1:1", "ceiling")  # no broker is used
+        if args.prefill:
+            prefill(workdir / "var" / "gateway.db", args.prefill)
         requests = bench.request_file(workdir, 289_000, 1024)
         wrk = bench.ensure_wrk()
         port = bench.free_port()
@@ -133,9 +154,17 @@ def main() -> int:
         try:
             server.wait_up(kafka=False, workers=1)
             warm = bench.run_wrk(wrk, port, requests, 0, 2, args.connections)
+            spy = split.start_profile(server.process.pid, workdir / "profile.txt", args.seconds) \
+                if args.profile else None
+            threads_before = thread_ticks(server.process.pid)
             before = bench.cpu_ticks([server.process.pid])
             result = bench.run_wrk(wrk, port, requests, warm.position, args.seconds, args.connections)
             cpu = (bench.cpu_ticks([server.process.pid]) - before) / bench.CLK_TCK
+            threads = {tid: ticks - threads_before.get(tid, 0)
+                       for tid, ticks in thread_ticks(server.process.pid).items()}
+            if spy:
+                spy.wait()
+                split.print_profile(workdir / "profile.txt", args.profile)
         finally:
             server.stop()
     finally:
@@ -144,7 +173,49 @@ def main() -> int:
           f"{', without ' + args.without if args.without else ''}: {result.ok / args.seconds:,.0f}"
           f" accepted/s ({result.non2xx} non-2xx), p50 {result.p50:.1f} ms, "
           f"{cpu / max(1, result.ok) * 1e6:,.0f} µs CPU / event")
+    loop = threads.pop(server.process.pid, 0)
+    others = sorted((t for t in threads.values() if t), reverse=True)
+    print(f"  of which the event loop's thread {loop / bench.CLK_TCK / max(1, result.ok) * 1e6:,.0f} µs,"
+          " other threads " + ", ".join(f"{t / bench.CLK_TCK / max(1, result.ok) * 1e6:,.0f} µs"
+                                        for t in others))
     return 0
+
+
+def prefill(path: Path, count: int) -> None:
+    """`count` published events' dedupe marks, the last history_max_rows of them with their history
+    rows (1 KB records, random ids, as the bench's webhooks have), committed in groups as the
+    store's writer commits."""
+    import uuid
+
+    from gateway import history
+    from gateway.publish import Ack, Record
+    from gateway.store import Store
+
+    store = Store(path)
+    store.open()
+    try:
+        conn, value, now = store._connect("NORMAL"), b"v" * 1024, time.time()
+        for start in range(0, count, 500):
+            ids = [str(uuid.uuid4()) for _ in range(min(500, count - start))]
+            rows = [history.Row(id_, "iof", "iof.contract.created", id_, "published", "ceiling.iof", now,
+                                Record("ceiling.iof", id_.encode(), value, [("ce_id", id_.encode())]),
+                                Ack("ceiling.iof", 0, start + i))
+                    for i, id_ in enumerate(ids)] if count - start <= store.history_max_rows else []
+            store._commit(conn, [_Job("mark", keys=[("iof", id_) for id_ in ids], rows=rows)])
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+    finally:
+        store.close()
+
+
+def thread_ticks(pid: int) -> dict[int, int]:
+    """utime+stime per thread of `pid` (the event loop's thread is the one whose id is the pid)."""
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rpartition(")")[2].split()
+            found[int(tid)] = int(fields[11]) + int(fields[12])
+    return found
 
 
 if __name__ == "__main__":

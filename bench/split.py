@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -121,13 +122,20 @@ def main() -> int:
                     if args.profile else None
                 before, cores = {p: bench.cpu_ticks([p]) for p in watched}, core_busy()
                 started = time.monotonic()
+                # The window ends after `seconds`; wrk then idles for its grace period (no new
+                # webhooks), which must not count as idle time of the run: snapshot at the end.
+                window: dict[str, object] = {}
+                timer = threading.Timer(args.seconds, lambda: window.update(
+                    wall=time.monotonic() - started, cores=core_busy(),
+                    ticks={p: bench.cpu_ticks([p]) for p in watched}))
+                timer.start()
                 result = bench.run_wrk(wrk, server.port, requests, warm.position, args.seconds,
                                        args.connections)
+                timer.join()
                 if spy is not None:
                     spy.wait()
-                wall = time.monotonic() - started
-                after = core_busy()
-                spent = {p: (bench.cpu_ticks([p]) - before[p]) / bench.CLK_TCK for p in watched}
+                wall, after = float(window["wall"]), window["cores"]  # type: ignore[arg-type]
+                spent = {p: (window["ticks"][p] - before[p]) / bench.CLK_TCK for p in watched}  # type: ignore[index]
                 metrics = httpx.get(f"http://127.0.0.1:{server.port}/metrics").text
             finally:
                 server.stop()
