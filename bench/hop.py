@@ -35,12 +35,12 @@ from signed import provider_topics  # noqa: E402
 
 from gateway.dev.broker import Broker  # noqa: E402
 from gateway.publish import Record  # noqa: E402
-from gateway.publish.process import ProcessPublisher  # noqa: E402
+from gateway.publish.process import EAGER_WRITES, ProcessPublisher  # noqa: E402
 
 
 async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float,
-                rate: float) -> tuple[int, list[float], float]:
-    publisher = ProcessPublisher(socket)
+                rate: float, client: str) -> tuple[int, list[float], float]:
+    publisher = ProcessPublisher(socket, eager=EAGER_WRITES[client])  # as a worker's
     await publisher.start()
     while not publisher.connected:
         await asyncio.sleep(0.05)
@@ -101,7 +101,8 @@ def main() -> int:
                 spy = split.start_profile(process.pid, workdir / "profile.txt", args.seconds) \
                     if args.profile else None
                 count, latencies, cpu = asyncio.run(drive(socket, topics, args.concurrency, args.seconds,
-                                                          args.work_ms / 1000, args.rate))
+                                                          args.work_ms / 1000, args.rate,
+                                                          json.loads(args.kafka).get("client", "kafka-python")))
                 ticks = bench.cpu_ticks([process.pid]) - ticks
                 broker_ticks = bench.cpu_ticks(tansu) - broker_ticks
                 if spy is not None:

@@ -18,9 +18,9 @@ def worker_publisher(config: Config) -> Publisher:
     """A worker's publisher: the host's publisher process when `serve` started one."""
     socket = os.environ.get(SOCKET_ENV)
     if socket:
-        from gateway.publish.process import ProcessPublisher
+        from gateway.publish.process import EAGER_WRITES, ProcessPublisher
 
-        return ProcessPublisher(socket)
+        return ProcessPublisher(socket, eager=EAGER_WRITES[config.kafka.client])
     return kafka_publisher(config)
 
 

@@ -53,6 +53,11 @@ STATUS_EVERY_SECS = 0.1
 # than a worker's own producer (5 ms), since here the I/O thread's wake-ups cost no worker CPU and
 # answers come back sooner (docs/benchmarks.md).
 PROCESS_LINGER_MS = {"kafka-python": 2, "confluent-kafka": 1}
+# Whether a worker writes each record to the publisher process at once (an eager _Channel), by
+# client. With kafka-python the path waits on the Kafka leg, and records that leave while the worker
+# is still busy come back sooner: +22-27 % accepted/s. With confluent-kafka the worker's core is
+# the limit, and a write per record costs it more than it saves (docs/benchmarks.md, fifth pass).
+EAGER_WRITES = {"kafka-python": True, "confluent-kafka": False}
 RECONNECT_MAX_SECS = 2.0
 FLUSH_SECS = 10.0  # at shutdown, for the producer's records in flight
 
@@ -87,12 +92,21 @@ _decode = msgspec.msgpack.Decoder(Frame).decode
 
 
 class _Channel(asyncio.Protocol):
-    """Length-prefixed frames both ways; writes queued in one loop turn leave in one write()."""
+    """Length-prefixed frames both ways. By default the frames queued in one loop turn leave in
+    one write(); an `eager` channel writes each frame at once.
 
-    def __init__(self, received: Callable[[Any], None]) -> None:
+    Why eager (a worker's channel, with kafka-python: EAGER_WRITES): a worker handles a burst of
+    requests in one turn of its loop (the answers of a produce request come back together, so their
+    senders' next requests arrive together). Batched, the first record of the burst waits until
+    the last one is handled, and the whole burst reaches the producer at once, after the worker
+    has gone idle; eager, the publisher process batches and sends while the worker is still busy.
+    The publisher process's answers stay batched: they come from Kafka in batches anyway."""
+
+    def __init__(self, received: Callable[[Any], None], eager: bool = False) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._received = received
+        self._eager = eager
         self._buffer = bytearray()
         self._out: list[bytes] = []
 
@@ -125,6 +139,9 @@ class _Channel(asyncio.Protocol):
 
     def write(self, frame: Frame) -> None:
         body = _encode(frame)
+        if self._eager and self.transport is not None:  # nothing is queued then (see _flush)
+            self.transport.write(len(body).to_bytes(4, "big") + body)
+            return
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
         self._out.append(len(body).to_bytes(4, "big") + body)
@@ -149,8 +166,9 @@ class _Channel(asyncio.Protocol):
 class ProcessPublisher:
     """The Publisher of a worker whose records go through the host's publisher process."""
 
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, eager: bool = False) -> None:
         self._path = socket_path
+        self._eager = eager  # each record written at once (see _Channel)
         self._channel: _Channel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = False  # what the publisher process last said of its producer
@@ -230,7 +248,7 @@ class ProcessPublisher:
         while not self._closing.is_set():
             try:
                 _, channel = await self._loop.create_unix_connection(
-                    lambda: _Channel(self._received), self._path)
+                    lambda: _Channel(self._received, self._eager), self._path)
             except OSError:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)

@@ -34,10 +34,11 @@ async def until(condition: object, what: str, timeout: float = 5.0) -> None:
 
 
 @asynccontextmanager
-async def served(backend: MemoryPublisher, path: Path) -> AsyncIterator[ProcessPublisher]:
+async def served(backend: MemoryPublisher, path: Path, eager: bool = False
+                 ) -> AsyncIterator[ProcessPublisher]:
     stop = asyncio.Event()
     server = asyncio.create_task(serve_workers(backend, str(path), stop))
-    worker = ProcessPublisher(str(path))
+    worker = ProcessPublisher(str(path), eager=eager)
     await worker.start()
     try:
         await until(lambda: worker.connected, "the worker to connect")
@@ -48,13 +49,14 @@ async def served(backend: MemoryPublisher, path: Path) -> AsyncIterator[ProcessP
         await server
 
 
-def test_records_arrive_in_order_byte_for_byte_and_each_gets_its_own_ack(tmp_path: Path) -> None:
+@pytest.mark.parametrize("eager", [False, True], ids=["batched per loop turn", "written at once"])
+def test_records_arrive_in_order_byte_for_byte_and_each_gets_its_own_ack(tmp_path: Path, eager: bool) -> None:
     backend = MemoryPublisher()
     records = [Record(f"t{i % 3}", f"key-{i}".encode(), os.urandom(1500), [("ce_id", str(i).encode())])
                for i in range(200)]
 
     async def scenario() -> list[Ack]:
-        async with served(backend, tmp_path / "p.sock") as worker:
+        async with served(backend, tmp_path / "p.sock", eager) as worker:
             return list(await asyncio.gather(*(worker.publish(r, 5.0) for r in records)))
 
     acks = asyncio.run(scenario())
