@@ -7,7 +7,8 @@
 What it does (see docs/benchmarks.md for the results and how to read them):
 - installs wrk with apt-get when it is missing; signs enough distinct webhooks of every seed
   provider into a file (bench/signed.py; wrk's Lua has no HMAC) that bench/webhooks.lua replays;
-- starts Tansu (gateway.dev.broker) and pins it, wrk and this script to the client core(s); every
+- starts Tansu (gateway.dev.broker), a fresh one for each variant (it keeps every record in memory),
+  and pins it, wrk and this script to the client core(s); every
   server under test is started with `taskset` on the server core(s) (both cores for --workers 2);
 - for each variant: a short warm-up, a run at concurrency 1, a loaded run (accepted/s, latency, CPU
   time of the server's processes from /proc/<pid>/stat, RSS), a run paced at half the loaded rate
@@ -442,6 +443,7 @@ def write_doc(section: str, text: str) -> None:
 
 @contextlib.contextmanager
 def broker(workdir: Path) -> Iterator[Broker]:
+    workdir.mkdir(parents=True, exist_ok=True)
     with Broker(log_path=workdir / "tansu.log") as b:
         yield b
 
@@ -575,26 +577,29 @@ def main() -> int:
     requests = None if args.soak else request_file(workdir, count, args.body_bytes)
     os.sched_setaffinity(0, {int(c) for c in args.client_cores.split(",")})  # Tansu and wrk inherit
     try:
-        with broker(workdir) as b:
-            if args.soak:
+        if args.soak:
+            with broker(workdir) as b:
                 text = soak(args, wrk, workdir, b)
-                print(text)
-                if not args.no_write:
-                    write_doc("soak", text)
-                return 0
-            runs: dict[str, list[Result]] = {v.name: [] for v in chosen}
-            for round_ in range(args.repeat):
-                for variant in chosen:
-                    print(f"{variant.name}...", flush=True)
-                    assert requests is not None
+            print(text)
+            if not args.no_write:
+                write_doc("soak", text)
+            return 0
+        runs: dict[str, list[Result]] = {v.name: [] for v in chosen}
+        for round_ in range(args.repeat):
+            for variant in chosen:
+                print(f"{variant.name}...", flush=True)
+                assert requests is not None
+                # A fresh broker each time: Tansu keeps every record in memory, and one that
+                # holds the earlier variants' records slowed the later ones (docs/benchmarks.md).
+                with broker(workdir / f"r{round_}" / f"{variant.name}.broker") as b:
                     result = measure(variant, args, wrk, requests, b.bootstrap,
                                      workdir / f"r{round_}")
                     print(f"  {result.rate:,.0f}/s, p99 {result.loaded.p99:.1f} ms, "
                           f"{result.cpu_us:,.0f} µs CPU/event, {result.rss_mb:.0f} MB, "
                           f"{result.check}", flush=True)
                     runs[variant.name].append(result)
-            # the median run of each variant by accepted/s (whole runs, not mixed figures)
-            results = [sorted(r, key=lambda x: x.rate)[len(r) // 2] for r in runs.values()]
+        # the median run of each variant by accepted/s (whole runs, not mixed figures)
+        results = [sorted(r, key=lambda x: x.rate)[len(r) // 2] for r in runs.values()]
         text = table(results, args)
         print("\n" + text)
         if not args.no_write:
