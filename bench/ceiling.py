@@ -77,6 +77,11 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory protocol
     from gateway.config import load_config
 
     ablate(os.environ.get("CEILING_WITHOUT", "").split(","))
+    if os.environ.get("CEILING_LOG"):  # the gateway's own logging, as `serve --log-level L --log-format F`
+        from gateway import logs
+
+        level, _, fmt = os.environ["CEILING_LOG"].partition(",")
+        logs.configure(level, fmt or "text")
     app = create_app(load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"]), publisher=InstantPublisher())
     _tune_gc()  # as serve does
     return app
@@ -129,6 +134,9 @@ def main() -> int:
                         help="start with N dedupe marks and the last 100,000 of them as event-history rows "
                              "(history_max_rows' default) in the store, as a gateway that has run for "
                              "a while has; without it the store starts empty and its indexes small")
+    parser.add_argument("--log", default="", metavar="LEVEL[,FORMAT]",
+                        help="configure the gateway's logging as `serve` does (e.g. info,json: a line "
+                             "per webhook, to the server's log file); default: none below warnings")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="sample the worker with py-spy during the run and print its top N functions")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "CONFIG"), help=argparse.SUPPRESS)  # the child
@@ -140,6 +148,7 @@ def main() -> int:
     if unknown:
         parser.error(f"--without: unknown part(s) {', '.join(sorted(unknown))}")
     os.environ["CEILING_WITHOUT"] = args.without  # read by the served child
+    os.environ["CEILING_LOG"] = args.log
     workdir = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     os.sched_setaffinity(0, {1})
     try:

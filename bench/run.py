@@ -422,8 +422,9 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"rotating over iof, compliancely, tlas, azakaw-acme (basic), azakaw-globex (api key); "
         f"server on core(s) {args.server_cores} (--workers 2: {args.all_cores}), wrk + Tansu on "
         f"{args.client_cores}; the gateway's publisher process on {args.client_cores} too, unless "
-        f"said otherwise. CPU is the server's processes' utime+stime over the loaded run (the "
-        f"publisher process included).\n")
+        f"said otherwise; the gateway at `--log-level warning` (no line per webhook: at `info` a "
+        f"worker spends about 80-100 µs more per webhook, docs/operations.md). CPU is the server's "
+        f"processes' utime+stime over the loaded run (the publisher process included).\n")
     return header + "\n" + "\n".join(rows) + "\n\n" + "; ".join(notes) + "\n"
 
 
