@@ -55,7 +55,7 @@ STATUS_EVERY_SECS = 0.1
 PROCESS_LINGER_MS = {"kafka-python": 2, "confluent-kafka": 1}
 # Whether a worker writes each record to the publisher process at once (an eager _Channel), by
 # client. With kafka-python the path waits on the Kafka leg, and records that leave while the worker
-# is still busy come back sooner: +22-27 % accepted/s. With confluent-kafka the worker's core is
+# is still busy come back sooner: +17-27 % accepted/s. With confluent-kafka the worker's core is
 # the limit, and a write per record costs it more than it saves (docs/benchmarks.md, fifth pass).
 EAGER_WRITES = {"kafka-python": True, "confluent-kafka": False}
 RECONNECT_MAX_SECS = 2.0
