@@ -139,12 +139,13 @@ class _Channel(asyncio.Protocol):
 
     def write(self, frame: Frame) -> None:
         body = _encode(frame)
+        data = len(body).to_bytes(4, "big") + body
         if self._eager and self.transport is not None:  # nothing is queued then (see _flush)
-            self.transport.write(len(body).to_bytes(4, "big") + body)
+            self.transport.write(data)
             return
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(len(body).to_bytes(4, "big") + body)
+        self._out.append(data)
 
     def _flush(self) -> None:
         if self.transport is None:
