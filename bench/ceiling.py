@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
@@ -221,9 +220,9 @@ def thread_ticks(pid: int) -> dict[int, int]:
     """utime+stime per thread of `pid` (the event loop's thread is the one whose id is the pid)."""
     found = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rpartition(")")[2].split()
-            found[int(tid)] = int(fields[11]) + int(fields[12])
+        ticks = bench.stat_ticks(Path(f"/proc/{pid}/task/{tid}/stat"))
+        if ticks is not None:
+            found[int(tid)] = ticks
     return found
 
 

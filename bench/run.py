@@ -172,12 +172,15 @@ def descendants(root: int) -> list[int]:
 
 
 def cpu_ticks(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime (all threads)
-    return total
+    return sum(stat_ticks(Path(f"/proc/{pid}/stat")) or 0 for pid in pids)  # all their threads
+
+
+def stat_ticks(stat: Path) -> int | None:
+    """utime + stime from a /proc stat file (a process's or one thread's); None once it is gone."""
+    with contextlib.suppress(OSError):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return None
 
 
 def rss_mb(pid: int) -> float:
