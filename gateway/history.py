@@ -12,7 +12,7 @@ credential, since verification headers are not part of the record. Bounded by ag
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -110,10 +110,17 @@ def acked(conn: sqlite3.Connection, acks: Sequence[tuple[int, Ack]], now: float)
     )
 
 
-def expire(conn: sqlite3.Connection, older_than: float, max_rows: int) -> None:
-    conn.execute("DELETE FROM events WHERE received_at < ?", (older_than,))
-    conn.execute("DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC"
-                 " LIMIT 1 OFFSET ?)", (max_rows,))
+def expiry(conn: sqlite3.Connection, older_than: float,
+           max_rows: int) -> Iterator[tuple[str, tuple[object, ...]]]:
+    """The deletes that bound the history, each a statement whose last parameter is the chunk size
+    (the store's sweeper runs them in small transactions). The row-count bound is found after the
+    age bound has been applied, so it only counts what is left."""
+    yield ("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < ? LIMIT ?)",
+           (older_than,))
+    last_gone = conn.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                             (max_rows,)).fetchone()
+    if last_gone is not None:
+        yield "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? LIMIT ?)", last_gone
 
 
 # -- reads ---------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def check_storage(config: Config) -> None:
     """The spool must be usable before we accept anything: say so now, not on the first outage."""
-    store = Store(config.storage.path / "gateway.db")
+    store = Store(config.storage.path / "gateway.db", expire_every_secs=None)  # only opened
     try:
         store.open()
     except StoreError as exc:

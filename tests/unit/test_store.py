@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -138,10 +140,12 @@ def test_a_flood_of_distinct_ids_stays_bounded(tmp_path: Path) -> None:
 
     async def flood() -> None:
         for batch in range(10):
-            clock.now += 61  # the writer expires at most once a minute
+            clock.now += 61
             await asyncio.gather(*(store.mark(("iof", f"{batch}-{n}")) for n in range(100)))
+            store.expire(chunk=16)  # what the sweeper does once a minute
         clock.now += 61
         await store.mark(("iof", "last"))
+        store.expire(chunk=16)
 
     asyncio.run(flood())
     store.close()
@@ -151,6 +155,54 @@ def test_a_flood_of_distinct_ids_stays_bounded(tmp_path: Path) -> None:
     reopened = Store(tmp_path / "gateway.db", clock=clock).open()
     assert asyncio.run(reopened.seen(("iof", "last")))  # the newest ids are the ones kept
     reopened.close()
+
+
+def test_ids_past_the_window_are_swept_in_small_transactions_between_the_writers(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / "gateway.db", window_secs=3600, clock=clock).open()
+    answered_mid_sweep = []
+
+    def rest(secs: float) -> bool:
+        # A webhook spooled while a sweep is under way is committed (and answered) without
+        # waiting for the rest of the sweep: the sweeper holds no lock between its chunks.
+        if not answered_mid_sweep:
+            asyncio.run(asyncio.wait_for(store.spool(record(1), ("tlas", "new")), 10))
+            answered_mid_sweep.append(count_seen(tmp_path))
+        return False
+
+    async def old_marks() -> None:
+        await asyncio.gather(*(store.mark(("iof", f"old-{n}")) for n in range(100)))
+
+    try:
+        asyncio.run(old_marks())
+        clock.now += 3601
+        assert store.expire(chunk=10, rest=rest) == 100
+        assert 1 < answered_mid_sweep[0] < 101  # some old ids were still there when it was answered
+        assert count_seen(tmp_path) == 1
+        assert asyncio.run(store.seen(("tlas", "new")))
+        assert store.batch(10)[0].record == record(1)
+    finally:
+        store.close()
+
+
+def test_the_sweeper_thread_expires_on_its_own(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / "gateway.db", window_secs=3600, clock=clock, expire_every_secs=0.01).open()
+    try:
+        asyncio.run(store.mark(("iof", "old")))
+        assert count_seen(tmp_path) == 1
+        clock.now += 3601
+        deadline = time.monotonic() + 30
+        while count_seen(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert count_seen(tmp_path) == 0
+    finally:
+        store.close()
+
+
+def count_seen(tmp_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        return int(conn.execute("SELECT count(*) FROM seen").fetchone()[0])
 
 
 WRITER = textwrap.dedent("""
