@@ -5,6 +5,11 @@ draining, reloads) from the modules where they happen.
 Nothing secret is logged: request lines carry ids, names and codes, never headers or bodies; and
 as a last line of defence every configured secret value is replaced by `[redacted]` in whatever
 a record would print (a library could echo a config value in an exception).
+
+The request line, one per webhook, has a short path (`request_line`): when the gateway's own
+handler is the only one that would see it, the line is formatted and written without a LogRecord,
+exactly as the handler would print the record. Through `logging` it cost a worker 60-70 µs per
+webhook, a fifth of its CPU (docs/benchmarks.md, "Request lines").
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
@@ -26,21 +31,43 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
 
 
+class _Seconds:
+    """A timestamp's text up to the second, kept for the current second (strftime is most of a
+    line's formatting otherwise)."""
+
+    def __init__(self, convert: Callable[[float | None], time.struct_time], fmt: str) -> None:
+        self._convert, self._fmt = convert, fmt
+        self._kept = (-1, "")  # one tuple, so a thread never pairs one second with another's text
+
+    def __call__(self, created: float) -> str:
+        second, text = self._kept
+        if int(created) != second:
+            text = time.strftime(self._fmt, self._convert(created))
+            self._kept = (int(created), text)
+        return text
+
+
+def _msecs(created: float) -> int:
+    return int((created - int(created)) * 1000)  # as LogRecord computes `msecs`
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._seconds = _Seconds(time.gmtime, "%Y-%m-%dT%H:%M:%S")
+
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD and not name.startswith("_"):
-                line[name] = value
+        fields = {name: value for name, value in record.__dict__.items()
+                  if name not in _STANDARD and not name.startswith("_")}
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
-        return _encode(line).decode()
+            fields["error"] = self.formatException(record.exc_info)
+        return self.line(record.created, int(record.msecs), record.levelname, record.name,
+                         record.getMessage(), fields)
+
+    def line(self, created: float, msecs: int, level: str, name: str, message: str,
+             fields: Mapping[str, object]) -> str:
+        return _encode({"ts": f"{self._seconds(created)}.{msecs:03d}Z", "level": level.lower(),
+                        "logger": name, "msg": message, **fields}).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -48,12 +75,61 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._seconds = _Seconds(time.localtime, self.default_time_format)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        return f"{self._seconds(record.created)},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extra = [f"{k}={v}" for k, v in record.__dict__.items()
                  if k not in _STANDARD and not k.startswith("_") and v is not None]
         return f"{text} {' '.join(extra)}" if extra else text
+
+    def line(self, created: float, msecs: int, level: str, name: str, message: str,
+             fields: Mapping[str, object]) -> str:
+        extra = " ".join([f"{k}={v}" for k, v in fields.items() if v is not None])
+        text = f"{self._seconds(created)},{msecs:03d} {level} {name}: {message}"
+        return f"{text} {extra}" if extra else text
+
+
+class Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The gateway's handler: records, and request lines formatted without a record."""
+
+    formatter: JsonFormatter | TextFormatter
+
+    def line(self, name: str, message: str, fields: Mapping[str, object]) -> bool:
+        """Write an INFO line as this handler would print the record -> False (nothing written)
+        when a secret is in it: the caller then logs a record, which the Redact filter scrubs."""
+        now = time.time()
+        text = self.formatter.line(now, _msecs(now), "INFO", name, message, fields)
+        for redact in self.filters:
+            if not isinstance(redact, Redact) or any(s in text for s in redact.secrets):
+                return False
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(text + self.terminator)
+            self.flush()
+        return True
+
+
+def request_line(logger: logging.Logger, message: str, fields: Mapping[str, object]) -> None:
+    """`logger.info(message, extra=fields)`, by the short path when only the gateway's handler
+    would see the record (another handler, a filter, a test's capture: the usual path)."""
+    root = logging.root
+    handlers = root.handlers
+    if len(handlers) == 1 and type(handler := handlers[0]) is Handler and not root.filters \
+            and handler.level <= logging.INFO and logger.isEnabledFor(logging.INFO):
+        node: logging.Logger | None = logger
+        while node is not None and node is not root:
+            if node.handlers or node.filters or not node.propagate:
+                break
+            node = node.parent
+        else:
+            if handler.line(logger.name, message, fields):
+                return
+    logger.info(message, extra=dict(fields))
 
 
 class Redact(logging.Filter):
@@ -90,7 +166,7 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     from `serve`). Idempotent: a second call replaces the handler."""
     level = (level or os.environ.get(LEVEL_ENV) or "info").upper()
     fmt = fmt or os.environ.get(FORMAT_ENV) or "text"
-    handler = logging.StreamHandler(sys.stderr)
+    handler = Handler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.set_name("gateway")
     root = logging.getLogger()

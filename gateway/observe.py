@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import logs
 from gateway.errors import Outcome
 from gateway.metrics import Metrics
 
@@ -92,9 +93,10 @@ class Observe:
         if not log.isEnabledFor(logging.INFO):
             return
         body = getattr(answer, "body", None) or {}
-        log.info("webhook %s %s", self.metrics.source(name), outcome.value, extra={
+        source = self.metrics.source(name)
+        logs.request_line(log, f"webhook {source} {outcome.value}", {
             "request_id": slot.request_id,
-            "source": self.metrics.source(name),
+            "source": source,
             "provider": slot.provider,
             "outcome": outcome.value,
             "reason": reason.value if reason is not None else None,

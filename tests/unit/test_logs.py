@@ -1,13 +1,15 @@
 """The last line of defence in gateway.logs: a configured secret that reaches a log record (a
 library echoing a config value, an exception's text) is printed as `[redacted]`, whichever part of
-the record carries it; a record without one is printed as it was."""
+the record carries it; a record without one is printed as it was. The request line's short path
+prints exactly what the record would have, and steps aside for a secret or another handler."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,18 +19,38 @@ SECRET = "whsec_s3cret-value-for-logs"
 
 
 @pytest.fixture
-def captured() -> Iterator[io.StringIO]:
+def configure() -> Iterator[Callable[[str], io.StringIO]]:
+    """The gateway's logging in a format, printing to the returned buffer."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    out = io.StringIO()
-    logs.configure("info", "json")
-    handler = next(h for h in root.handlers if h.get_name() == "gateway")
-    handler.setStream(out)  # type: ignore[attr-defined]
-    logs.redact_secrets([SECRET.encode(), b"abc"])  # too short to redact: it would mangle lines
+
+    def configured(fmt: str) -> io.StringIO:
+        out = io.StringIO()
+        logs.configure("info", fmt)
+        handler = next(h for h in root.handlers if h.get_name() == "gateway")
+        handler.setStream(out)  # type: ignore[attr-defined]
+        logs.redact_secrets([SECRET.encode(), b"abc"])  # too short to redact: it would mangle lines
+        return out
+
     try:
-        yield out
+        yield configured
     finally:
         root.handlers[:], root.level = saved
+
+
+@pytest.fixture
+def captured(configure: Callable[[str], io.StringIO]) -> io.StringIO:
+    return configure("json")
+
+
+def only_the_gateways_handler() -> None:
+    """As in a running gateway: pytest's own capture handler would send request lines the long way."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() == "gateway"]
+
+
+FIELDS = {"request_id": "1f-abc-2", "source": "iof", "provider": "iof", "outcome": "published",
+          "reason": None, "status": 200, "latency_ms": 1.234, "envelope_id": "evt_1"}
 
 
 def lines(out: io.StringIO) -> list[dict[str, object]]:
@@ -57,3 +79,54 @@ def test_a_record_without_a_secret_is_printed_unchanged(captured: io.StringIO) -
     assert line["msg"] == "webhook iof published" and line["logger"] == "gateway.request"
     assert line["request_id"] == "1f-abc-2" and line["status"] == 200 and line["note"] == "abc-ish"
     assert line["level"] == "info" and "reason" in line
+
+
+@pytest.mark.parametrize("fmt", logs.FORMATS)
+def test_the_short_request_line_prints_what_the_record_would(
+        configure: Callable[[str], io.StringIO], fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = configure(fmt)
+    only_the_gateways_handler()
+    made = []
+    make_record = logging.Logger.makeRecord
+    monkeypatch.setattr(logging.Logger, "makeRecord",
+                        lambda self, *args, **kwargs: made.append(args[1]) or make_record(self, *args, **kwargs))
+    log = logging.getLogger("gateway.request")
+    # a millisecond's edge, and a new second after the first (the second's text is kept)
+    for now in (1_700_000_000.999, 1_700_000_000.0005, 1_700_003_599.5071):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        logs.request_line(log, "webhook iof published", FIELDS)
+        assert made == []  # no LogRecord: the short path
+        log.info("webhook iof published", extra=FIELDS)
+        assert len(made) == 1
+        made.clear()
+    printed = out.getvalue().splitlines()
+    assert len(printed) == 6
+    for short, record in zip(printed[::2], printed[1::2], strict=True):
+        assert short == record
+    assert len(set(printed)) == 3
+    if fmt == "json":
+        assert json.loads(printed[0])["ts"] == "2023-11-14T22:13:20.999Z"
+        assert json.loads(printed[0])["reason"] is None and json.loads(printed[0])["status"] == 200
+    else:
+        assert printed[0].endswith(" INFO gateway.request: webhook iof published request_id=1f-abc-2 source=iof"
+                                   " provider=iof outcome=published status=200 latency_ms=1.234 envelope_id=evt_1")
+
+
+def test_a_request_line_holding_a_secret_takes_the_record_s_path_and_is_redacted(captured: io.StringIO) -> None:
+    only_the_gateways_handler()
+    logs.request_line(logging.getLogger("gateway.request"), "webhook iof published",
+                      {**FIELDS, "envelope_id": f"evt_{SECRET}"})
+    (line,) = lines(captured)
+    assert SECRET not in captured.getvalue()
+    assert line["envelope_id"] == "evt_[redacted]" and line["request_id"] == "1f-abc-2"
+
+
+def test_another_handler_gets_the_request_line_as_a_record(captured: io.StringIO) -> None:
+    seen: list[logging.LogRecord] = []
+    other = logging.Handler()
+    other.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(other)
+    logs.request_line(logging.getLogger("gateway.request"), "webhook iof published", FIELDS)
+    (record,) = seen
+    assert record.getMessage() == "webhook iof published" and record.request_id == "1f-abc-2"  # type: ignore[attr-defined]
+    assert lines(captured)[0]["request_id"] == "1f-abc-2"  # and the gateway's handler printed it too
