@@ -47,6 +47,12 @@ class _Seconds:
         return text
 
 
+def _extra(record: logging.LogRecord) -> dict[str, object]:
+    """The fields passed with `extra=`."""
+    return {name: value for name, value in record.__dict__.items()
+            if name not in _STANDARD and not name.startswith("_")}
+
+
 def _msecs(created: float) -> int:
     return int((created - int(created)) * 1000)  # as LogRecord computes `msecs`
 
@@ -57,8 +63,7 @@ class JsonFormatter(logging.Formatter):
         self._seconds = _Seconds(time.gmtime, "%Y-%m-%dT%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {name: value for name, value in record.__dict__.items()
-                  if name not in _STANDARD and not name.startswith("_")}
+        fields = _extra(record)
         if record.exc_info:
             fields["error"] = self.formatException(record.exc_info)
         return self.line(record.created, int(record.msecs), record.levelname, record.name,
@@ -74,19 +79,17 @@ class TextFormatter(logging.Formatter):
     """`time level logger: message key=value ...` for a terminal."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._seconds = _Seconds(time.localtime, self.default_time_format)
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        return f"{self._seconds(record.created)},{int(record.msecs):03d}"
+        super().__init__()
+        self._seconds = _Seconds(time.localtime, self.default_time_format)  # logging's asctime
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        extra = [f"{k}={v}" for k, v in record.__dict__.items()
-                 if k not in _STANDARD and not k.startswith("_") and v is not None]
-        return f"{text} {' '.join(extra)}" if extra else text
+        text = self.line(record.created, int(record.msecs), record.levelname, record.name,
+                         record.getMessage(), _extra(record))
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        if record.stack_info:
+            text = f"{text}\n{self.formatStack(record.stack_info)}"
+        return text
 
     def line(self, created: float, msecs: int, level: str, name: str, message: str,
              fields: Mapping[str, object]) -> str:
