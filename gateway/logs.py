@@ -8,8 +8,8 @@ a record would print (a library could echo a config value in an exception).
 
 The request line, one per webhook, has a short path (`request_line`): when the gateway's own
 handler is the only one that would see it, the line is formatted and written without a LogRecord,
-exactly as the handler would print the record. Through `logging` it cost a worker 60-70 µs per
-webhook, a fifth of its CPU (docs/benchmarks.md, "Request lines").
+exactly as the handler would print the record. Through `logging` it cost a worker 60-100 µs per
+webhook, a fifth of its CPU or more (docs/benchmarks.md, "Request lines").
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ MARK_WINDOW_SECS = 0.005
 _GATHERED = frozenset({"mark", "note"})
 EXPIRE_EVERY_SECS = 60.0
 # Rows per expiry transaction, the most a writer's commit waits behind. Sweeping 95,000 1 KB history
-# rows while spooling (docs/benchmarks.md): chunks of 64 kept the spool's p99 at 3.8 ms (0.7 idle)
-# for 2.3 s of CPU; 512, 17 ms for 1.9 s; one statement held the writer 1.3 s for 0.9 s.
+# rows while spooling (bench/sweep.py): chunks of 64 kept the spool's commit p99 at 3.2 ms (0.8 with
+# no sweep) for 2.25 s of CPU; 512, 16.7 ms for 1.99 s; one statement held it 1,017 ms for 0.97 s.
 # Between chunks the sweeper rests as long as the chunk took.
 EXPIRE_CHUNK = 64
 _FORGET_SEEN = ("DELETE FROM seen WHERE (source, id) IN"
