@@ -71,6 +71,7 @@ class Variant:
     publisher: str = "process"  # kafka.publisher: the host's publisher process, or in the worker
     publisher_on_server_cores: bool = False  # else pinned with wrk and Tansu (--client-cores)
     kafka_options: dict[str, Any] = field(default_factory=dict)  # more `kafka:` settings to try
+    log_level: str = "warning"  # serve's own default is info: one line per webhook
     src: str = ""  # another checkout's gateway (--compare), else this one's
 
     @property
@@ -85,6 +86,8 @@ VARIANTS = [
     Variant("better", "better peer: future bridged into asyncio, linger 5 ms", "naive",
             better=True),
     Variant("gateway", "**gateway, 1 worker + publisher process**", "gateway"),
+    Variant("gateway-info", "gateway, 1 worker + publisher process, `--log-level info` (serve's default)",
+            "gateway", log_level="info"),
     Variant("gateway-1core", "gateway, 1 worker + publisher process, both on the server core",
             "gateway", publisher_on_server_cores=True),
     Variant("gateway-inworker", "gateway, 1 worker, producer in the worker (`publisher: worker`)",
@@ -277,7 +280,7 @@ def start_server(variant: Variant, root: Path, bootstrap: str, prefix: str, core
         config = gateway_config(root, target, prefix, variant.client, variant.publisher,
                                 variant.kafka_options)
         cmd = [PYTHON, "-m", "gateway", "serve", "--config", str(config), "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(variant.workers), "--log-level", "warning"]
+               "--port", str(port), "--workers", str(variant.workers), "--log-level", variant.log_level]
     server = Server(cmd, root / "server.log", port, cores=cores, src=variant.src)
     server.wait_up(variant.kind == "gateway" and variant.kafka, variant.workers)
     if variant.kind == "gateway" and variant.workers == 1 and not variant.publisher_on_server_cores:
@@ -408,6 +411,8 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
             notes.append(f"--workers 2 / 1 worker: {by['gateway-w2'].rate / g:.2f}x")
         if "gateway-spool" in by and g:
             notes.append(f"spool / Kafka path: {by['gateway-spool'].rate / g:.2f}x")
+        if "gateway-info" in by and g:
+            notes.append(f"at info / at warning: {by['gateway-info'].rate / g:.2f}x")
     failures = [r for r in results if r.non2xx]
     for r in failures:
         notes.append(f"{r.variant.name}: {r.non2xx} non-2xx answers or socket errors")
@@ -425,8 +430,8 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"rotating over iof, compliancely, tlas, azakaw-acme (basic), azakaw-globex (api key); "
         f"server on core(s) {args.server_cores} (--workers 2: {args.all_cores}), wrk + Tansu on "
         f"{args.client_cores}; the gateway's publisher process on {args.client_cores} too, unless "
-        f"said otherwise; the gateway at `--log-level warning` (no line per webhook: at `info` a "
-        f"worker spends about 80-100 µs more per webhook, docs/operations.md). CPU is the server's "
+        f"said otherwise; the gateway at `--log-level warning` (no line per webhook) unless the "
+        f"row says `info`, serve's default (docs/operations.md). CPU is the server's "
         f"processes' utime+stime over the loaded run (the publisher process included).\n")
     return header + "\n" + "\n".join(rows) + "\n\n" + "; ".join(notes) + "\n"
 
