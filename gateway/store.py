@@ -366,7 +366,11 @@ class Store:
         try:
             while not self._stopping.wait(self.expire_every_secs):
                 started = time.monotonic()
-                deleted = self.expire(conn)
+                try:
+                    deleted = self.expire(conn)
+                except Exception:  # a dead sweeper would let the disk fill: say so, sweep next time
+                    log.exception("sweeping the local store %s", self.path)
+                    continue
                 log.debug("expired %d rows in %.1f s", deleted, time.monotonic() - started)
         finally:
             conn.close()
