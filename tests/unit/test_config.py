@@ -331,3 +331,12 @@ def test_check_config_console_script_exit_codes(env: dict[str, str], design_file
     assert bad.returncode == 2
     assert "sources.iof.tolerance: unknown key" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_serve_names_a_log_level_from_the_environment_it_does_not_know(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_GATEWAY_LOG_LEVEL", "verbose")
+    assert cli.main(["serve", "--config", str(tmp_path / "gateway.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "$WEBHOOK_GATEWAY_LOG_LEVEL: 'verbose' is not one of debug, info, warning, error" in err
+    assert "Traceback" not in err
