@@ -475,7 +475,7 @@ def request_file(workdir: Path, count: int, body_bytes: int) -> Path:
 
 
 def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
-    variant = Variant("gateway", "gateway, 1 worker", "gateway")
+    variant = Variant("gateway", "gateway, 1 worker", "gateway", log_level=args.soak_log_level)
     rate = args.soak_rate
     if not rate:  # half of what one worker takes loaded
         probe = request_file(workdir, int(12_000 * 12), args.body_bytes)
@@ -514,7 +514,7 @@ def soak(args: argparse.Namespace, wrk: str, workdir: Path, b: Broker) -> str:
                 + " ".join(f"{mb:.0f}" for _, mb in series) + "\n")
 
     text = (f"Soak of {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, commit {commit()}: "
-            f"one worker "
+            f"one worker at `--log-level {args.soak_log_level}`, "
             f"paced at {rate:,.0f}/s for {args.soak_seconds:g} s, c={args.connections}; "
             f"{answered:,} 2xx, p99 {int(values['p99']) / 1000:.1f} ms, p99.9 "
             f"{int(values['p999']) / 1000:.1f} ms; stored = 2xx: "
@@ -549,6 +549,8 @@ def main() -> int:
     add("--soak", action="store_true", help="10 minutes of one worker at half load")
     add("--soak-seconds", type=float, default=600)
     add("--soak-rate", type=float, default=0.0, help="default: half the loaded rate")
+    add("--soak-log-level", default="warning", choices=("warning", "info"),
+        help="info: serve's default, a line per webhook")
     add("--no-write", action="store_true", help=f"print only; do not update {DOC.name}")
     add("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
         "in DIR (e.g. a `git worktree` of an older commit), side by side")
