@@ -338,14 +338,10 @@ class Store:
     def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         now = self.clock()
         try:
-            with self._writing:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction(conn):
                 for job in jobs:
                     _apply(conn, job, now)
-                conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
             self.failures += 1
             self.healthy = False
             log.error("writing the local store %s: %s", self.path, exc)
@@ -357,6 +353,20 @@ class Store:
         self.commits += 1
         for job in jobs:
             job.done(None)
+
+    @contextlib.contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write transaction, under this process's write lock (the writer's and the sweeper's
+        take turns); rolled back if a statement fails."""
+        with self._writing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
 
     # -- expiry (on the sweeper thread) -----------------------------------------------------------
 
@@ -410,15 +420,8 @@ class Store:
         deleted = 0
         while True:
             started = time.monotonic()
-            with self._writing:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    count = conn.execute(sql, (*args, chunk)).rowcount
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                    raise
+            with self._transaction(conn):
+                count = conn.execute(sql, (*args, chunk)).rowcount
             # The checkpoint its deletes call for runs here, outside the write lock, rather than in
             # a commit that holds it (a chunk with a checkpoint took 20-30 ms instead of 3-4 ms).
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -427,7 +430,6 @@ class Store:
                 return deleted, False
             if rest(time.monotonic() - started):
                 return deleted, True
-
 
     def _sweeping_connection(self) -> sqlite3.Connection:
         conn = self._connect("NORMAL")
