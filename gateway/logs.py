@@ -10,21 +10,36 @@ The request line, one per webhook, has a short path (`request_line`): when the g
 handler is the only one that would see it, the line is formatted and written without a LogRecord,
 exactly as the handler would print the record. Through `logging` it cost a worker 60-100 µs per
 webhook, a fifth of its CPU or more (docs/benchmarks.md, "Request lines").
+
+Lines are formatted by the caller and written by a thread of the handler's own, so a log reader
+that stalls (a full pipe to a slow collector) never stalls the event loop: webhooks keep being
+answered. Past MAX_PENDING lines waiting, new lines are dropped, and a warning says how many once
+the stream takes lines again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TextIO
 
 import msgspec
 
 FORMAT_ENV = "WEBHOOK_GATEWAY_LOG_FORMAT"
 LEVEL_ENV = "WEBHOOK_GATEWAY_LOG_LEVEL"
 FORMATS = ("text", "json")
+# Lines held while the stream does not take them (about 250 B each): a few seconds of a busy worker.
+MAX_PENDING = 20_000
+FLUSH_SECS = 2.0  # how long flush() (at exit) waits for a stalled stream
+# After a write, the writer rests this long and lets lines gather: woken for every line instead,
+# it cost a worker about 30 µs per webhook at `info` (docs/benchmarks.md, "Request lines").
+GATHER_SECS = 0.02
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # POSIX's least
 _encode = msgspec.json.Encoder().encode
 # LogRecord attributes that are not extra fields (anything else passed with extra= is emitted).
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -99,9 +114,28 @@ class TextFormatter(logging.Formatter):
 
 
 class Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The gateway's handler: records, and request lines formatted without a record."""
+    """The gateway's handler: records, and request lines formatted without a record. Both are
+    formatted on the caller's thread and written by the handler's writer thread (module doc)."""
 
     formatter: JsonFormatter | TextFormatter
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._dropped = 0
+        self._writing = False
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # the writer waits for lines
+        self._idle = threading.Condition(lock)  # flush() waits for the writer
+        self._writer: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._put(text + self.terminator)
 
     def line(self, name: str, message: str, fields: Mapping[str, object]) -> bool:
         """Write an INFO line as this handler would print the record -> False (nothing written)
@@ -111,10 +145,66 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
         for redact in self.filters:
             if not isinstance(redact, Redact) or redact.finds(text):
                 return False
-        with self.lock:  # type: ignore[union-attr]
-            self.stream.write(text + self.terminator)
-            self.flush()
+        self._put(text + self.terminator)
         return True
+
+    def _put(self, text: str) -> None:
+        with self._ready:
+            if len(self._pending) >= MAX_PENDING:
+                self._dropped += 1
+                return
+            self._pending.append(text)
+            if self._writer is None or not self._writer.is_alive():  # first line, or after a fork
+                self._writer = threading.Thread(target=self._write, name="gateway-log-writer", daemon=True)
+                self._writer.start()
+            elif len(self._pending) == 1:
+                self._ready.notify()
+
+    def _write(self) -> None:
+        while True:
+            with self._ready:
+                self._writing = False
+                self._idle.notify_all()
+                while not self._pending and not self._dropped:
+                    self._ready.wait()
+                lines, self._pending = self._pending, []
+                dropped, self._dropped = self._dropped, 0
+                self._writing = True
+            if dropped:
+                now = time.time()
+                lines.append(self.formatter.line(
+                    now, _msecs(now), "WARNING", __name__, f"{dropped} log lines dropped: the log"
+                    " stream was not taking them", {}) + self.terminator)
+            try:
+                for chunk in _chunks(lines):
+                    self.stream.write(chunk)
+                    self.stream.flush()
+            except Exception:  # a closed or broken stream: nowhere left to say so
+                pass
+            time.sleep(GATHER_SECS)
+
+    def flush(self) -> None:
+        """Wait (up to FLUSH_SECS) until every line so far is written, then flush the stream."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._pending and not self._writing, FLUSH_SECS)
+        super().flush()
+
+
+def _chunks(lines: list[str]) -> Iterator[str]:
+    """Whole lines joined into writes of at most PIPE_BUF bytes. Such a write to a pipe is atomic,
+    so the lines of processes sharing a stderr (the workers, the publisher process) never
+    interleave mid-line, as they did with one write per batch."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if chunk and size + length > _PIPE_BUF:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += length
+    if chunk:
+        yield "".join(chunk)
 
 
 def request_line(logger: logging.Logger, message: str, fields: Mapping[str, object]) -> None:

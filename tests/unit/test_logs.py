@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import select
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -53,8 +55,14 @@ FIELDS = {"request_id": "1f-abc-2", "source": "iof", "provider": "iof", "outcome
           "reason": None, "status": 200, "latency_ms": 1.234, "envelope_id": "evt_1"}
 
 
+def printed(out: io.StringIO) -> str:
+    """What the gateway's handler has printed (its writer thread writes the lines)."""
+    next(h for h in logging.getLogger().handlers if h.get_name() == "gateway").flush()
+    return out.getvalue()
+
+
 def lines(out: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return [json.loads(line) for line in printed(out).splitlines()]
 
 
 def test_a_secret_in_the_message_its_arguments_or_an_extra_field_is_redacted(captured: io.StringIO) -> None:
@@ -63,8 +71,7 @@ def test_a_secret_in_the_message_its_arguments_or_an_extra_field_is_redacted(cap
     log.info("connecting with %s", SECRET)
     log.info("rejected", extra={"detail": f"key={SECRET};", "status": 401})
     log.warning("failed: %s", ValueError(f"bad value {SECRET!r}"))
-    printed = captured.getvalue()
-    assert SECRET not in printed
+    assert SECRET not in printed(captured)
     first, second, third, fourth = lines(captured)
     assert first["msg"] == second["msg"] == "connecting with [redacted]"
     assert third["detail"] == "key=[redacted];" and third["status"] == 401
@@ -99,17 +106,17 @@ def test_the_short_request_line_prints_what_the_record_would(
         log.info("webhook iof published", extra=FIELDS)
         assert len(made) == 1
         made.clear()
-    printed = out.getvalue().splitlines()
-    assert len(printed) == 6
-    for short, record in zip(printed[::2], printed[1::2], strict=True):
+    printed_lines = printed(out).splitlines()
+    assert len(printed_lines) == 6
+    for short, record in zip(printed_lines[::2], printed_lines[1::2], strict=True):
         assert short == record
-    assert len(set(printed)) == 3
+    assert len(set(printed_lines)) == 3
     if fmt == "json":
-        assert json.loads(printed[0])["ts"] == "2023-11-14T22:13:20.999Z"
-        assert json.loads(printed[0])["reason"] is None and json.loads(printed[0])["status"] == 200
+        assert json.loads(printed_lines[0])["ts"] == "2023-11-14T22:13:20.999Z"
+        assert json.loads(printed_lines[0])["reason"] is None and json.loads(printed_lines[0])["status"] == 200
     else:
-        assert printed[0].endswith(" INFO gateway.request: webhook iof published request_id=1f-abc-2 source=iof"
-                                   " provider=iof outcome=published status=200 latency_ms=1.234 envelope_id=evt_1")
+        assert printed_lines[0].endswith(" INFO gateway.request: webhook iof published request_id=1f-abc-2 source=iof"
+                                         " provider=iof outcome=published status=200 latency_ms=1.234 envelope_id=evt_1")
 
 
 def test_a_request_line_holding_a_secret_takes_the_record_s_path_and_is_redacted(captured: io.StringIO) -> None:
@@ -117,7 +124,7 @@ def test_a_request_line_holding_a_secret_takes_the_record_s_path_and_is_redacted
     logs.request_line(logging.getLogger("gateway.request"), "webhook iof published",
                       {**FIELDS, "envelope_id": f"evt_{SECRET}"})
     (line,) = lines(captured)
-    assert SECRET not in captured.getvalue()
+    assert SECRET not in printed(captured)
     assert line["envelope_id"] == "evt_[redacted]" and line["request_id"] == "1f-abc-2"
 
 
@@ -130,3 +137,60 @@ def test_another_handler_gets_the_request_line_as_a_record(captured: io.StringIO
     (record,) = seen
     assert record.getMessage() == "webhook iof published" and record.request_id == "1f-abc-2"  # type: ignore[attr-defined]
     assert lines(captured)[0]["request_id"] == "1f-abc-2"  # and the gateway's handler printed it too
+
+
+class Stalled(io.StringIO):
+    """A stream whose reader has stopped: a write blocks until `resume` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.resume = threading.Event(), threading.Event()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.entered.set()
+        assert self.resume.wait(10)
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_a_stalled_stream_holds_lines_up_to_a_bound_and_then_says_how_many_it_dropped(
+        configure: Callable[[str], io.StringIO], monkeypatch: pytest.MonkeyPatch) -> None:
+    configure("json")
+    only_the_gateways_handler()
+    monkeypatch.setattr(logs, "MAX_PENDING", 5)
+    stream = Stalled()
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "gateway")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    log = logging.getLogger("gateway.request")
+    logs.request_line(log, "webhook 0", FIELDS)
+    assert stream.entered.wait(10)  # the writer is blocked in the stream: the caller is not
+    for n in range(1, 9):
+        logs.request_line(log, f"webhook {n}", FIELDS)
+    log.info("webhook 9")
+    stream.resume.set()
+    printed_lines = lines(stream)
+    assert [line["msg"] for line in printed_lines[:6]] == [f"webhook {n}" for n in range(6)]
+    assert printed_lines[6]["level"] == "warning"
+    assert printed_lines[6]["msg"] == "4 log lines dropped: the log stream was not taking them"
+    assert len(printed_lines) == 7
+
+
+def test_lines_are_written_whole_in_writes_a_pipe_keeps_atomic(
+        configure: Callable[[str], io.StringIO]) -> None:
+    """Workers and the publisher process share one stderr: a write of at most PIPE_BUF bytes to a
+    pipe is never interleaved with another process's."""
+    configure("text")
+    only_the_gateways_handler()
+    stream = Stalled()
+    stream.resume.set()
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "gateway")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    log = logging.getLogger("gateway.request")
+    for n in range(200):
+        logs.request_line(log, f"webhook {n} ünïcode", FIELDS)
+    printed_lines = printed(stream).splitlines()
+    assert [line.split(": ", 1)[1].split(" request_id")[0] for line in printed_lines] == [
+        f"webhook {n} ünïcode" for n in range(200)]
+    assert all(write.endswith("\n") and len(write.encode()) <= select.PIPE_BUF for write in stream.writes)
+    assert len(stream.writes) < 200  # gathered, not one write per line
