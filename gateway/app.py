@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -212,6 +212,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
             log.warning("config: %s", warning)
         store.open()
         logs.redact_secrets(secret_values(config))  # last line of defence: see gateway.logs
+        logs.count_dropped_lines(metrics.log_lines_dropped.inc)
         _chain_stop_signals(stopping)
         hup = _on_sighup(reloader.on_signal)
         await publisher.start(topics(config))

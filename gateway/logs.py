@@ -19,6 +19,7 @@ the stream takes lines again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -132,7 +133,7 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- as logging.StreamHandler.emit: report, never raise
             self.handleError(record)
             return
         self._put(text + self.terminator)
@@ -150,15 +151,17 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _put(self, text: str) -> None:
         with self._ready:
-            if len(self._pending) >= MAX_PENDING:
-                self._dropped += 1
+            if len(self._pending) < MAX_PENDING:
+                self._pending.append(text)
+                if self._writer is None or not self._writer.is_alive():  # first line, or after a fork
+                    self._writer = threading.Thread(target=self._write, name="gateway-log-writer",
+                                                    daemon=True)
+                    self._writer.start()
+                elif len(self._pending) == 1:
+                    self._ready.notify()
                 return
-            self._pending.append(text)
-            if self._writer is None or not self._writer.is_alive():  # first line, or after a fork
-                self._writer = threading.Thread(target=self._write, name="gateway-log-writer", daemon=True)
-                self._writer.start()
-            elif len(self._pending) == 1:
-                self._ready.notify()
+            self._dropped += 1
+        _count_dropped()  # outside the lock: a metric takes its own
 
     def _write(self) -> None:
         while True:
@@ -175,12 +178,10 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
                 lines.append(self.formatter.line(
                     now, _msecs(now), "WARNING", __name__, f"{dropped} log lines dropped: the log"
                     " stream was not taking them", {}) + self.terminator)
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a broken or closed stream: nowhere to say so
                 for chunk in _chunks(lines):
                     self.stream.write(chunk)
                     self.stream.flush()
-            except Exception:  # a closed or broken stream: nowhere left to say so
-                pass
             time.sleep(GATHER_SECS)
 
     def flush(self) -> None:
@@ -188,6 +189,15 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
         with self._idle:
             self._idle.wait_for(lambda: not self._pending and not self._writing, FLUSH_SECS)
         super().flush()
+
+
+_count_dropped: Callable[[], None] = lambda: None
+
+
+def count_dropped_lines(count: Callable[[], None]) -> None:
+    """Call `count` for each line dropped because the stream was not taking lines (a metric)."""
+    global _count_dropped
+    _count_dropped = count
 
 
 def _chunks(lines: list[str]) -> Iterator[str]:

@@ -72,6 +72,10 @@ class Metrics:
         self.reloads = Counter(
             "gateway_config_reloads_total", "Configuration reloads, by result (ok, rejected).",
             ["result"], registry=self.registry)
+        self.log_lines_dropped = Counter(
+            "gateway_log_lines_dropped_total", "Log lines dropped because stderr was not taking "
+            "them (held lines are bounded; webhooks are never held for a log line).",
+            registry=self.registry)
         self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}
         self._latency: dict[str, Any] = {}
         for name in self.sources:  # present from the first scrape, at 0, so rate() works at once

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import time
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
+from gateway import logs
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.providers import REGISTRY
@@ -95,3 +99,14 @@ def test_counter_names_end_in_total_and_spool_gauges_follow_the_store(tmp_path: 
         assert name.startswith("gateway_")
         if kind == "counter":
             assert name.endswith("_total"), name
+
+
+def test_log_lines_dropped_by_a_stalled_stream_are_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "MAX_PENDING", 0)  # as if the stream had stopped taking lines long ago
+    handler = logs.Handler(io.StringIO())
+    handler.setFormatter(logs.TextFormatter())
+    with TestClient(create_app(parse_config(config_dict(tmp_path)), MemoryPublisher())) as http:
+        assert value(scrape(http), "gateway_log_lines_dropped_total") == 0
+        for n in range(3):
+            handler.handle(logging.LogRecord("gateway.test", logging.INFO, "", 0, f"line {n}", (), None))
+        assert value(scrape(http), "gateway_log_lines_dropped_total") == 3
