@@ -552,6 +552,8 @@ def main() -> int:
     add("--soak-log-level", default="warning", choices=("warning", "info"),
         help="info: serve's default, a line per webhook")
     add("--no-write", action="store_true", help=f"print only; do not update {DOC.name}")
+    add("--keep", action="store_true", help="keep the work directory (servers' logs, wrk's output)"
+        " and print where it is")
     add("--compare", metavar="DIR", help="also run each gateway variant from the checkout "
         "in DIR (e.g. a `git worktree` of an older commit), side by side")
     add("--repeat", type=int, default=1, help="run the variants N times; report medians")
@@ -617,7 +619,10 @@ def main() -> int:
             write_doc("latest", text)
             print(f"written to {DOC.relative_to(ROOT)}")
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
