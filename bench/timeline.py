@@ -7,7 +7,8 @@ next to the server's own latency per 10 s (from its request lines, so the soak r
 
 `sample` waits for a `gateway serve` process, then every second writes the CPU ticks (1/100 s)
 spent since the second before by each thread of the server (the worker: its event loop is the
-thread whose id is the process's), by the publisher process, by Tansu and by wrk. `report` prints,
+thread whose id is the process's), by the publisher process, by Tansu, by wrk, and on each core
+in all (what the kernel does for them, page-cache writeback included, shows only there). `report` prints,
 per 10 s, the request lines' count and latency percentiles with those ticks summed, so a window
 with a tail can be read against what ran in it. Prints only; the figures quoted in
 docs/benchmarks.md ("Where a soak's tail comes from") come from here.
@@ -25,7 +26,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-PROCESSES = {"publisher": "gateway.publish.process", "tansu": "tansu broker", "wrk": "wrk "}
+PROCESSES = {"publisher": "gateway.publish.process", "tansu": "tansu.* broker", "wrk": "wrk "}
 LINE = re.compile(r"^\S+ (\d\d:\d\d:\d)\d,\d+ INFO gateway\.request: .* latency_ms=([\d.]+)")
 
 
@@ -43,6 +44,17 @@ def ticks(stat: str) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def cores() -> dict[str, int]:
+    """Busy ticks of each core (all but idle and iowait) from /proc/stat."""
+    busy = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks_ = [int(f) for f in fields]
+            busy[f"core{name[3:]}"] = sum(ticks_) - ticks_[3] - ticks_[4]
+    return busy
+
+
 def sample(out: Path) -> None:
     while not pids("gateway serve"):
         time.sleep(0.2)
@@ -55,8 +67,14 @@ def sample(out: Path) -> None:
                     name = "loop" if int(tid) == pid else f"thread {tid}"
                     now[name] = ticks(f"/proc/{pid}/task/{tid}/stat")
             for name, pattern in PROCESSES.items():
-                now[name] = sum(ticks(f"/proc/{p}/stat") for p in pids(pattern))
-            row = {k: v - before.get(k, v) for k, v in now.items()}
+                for pid in pids(pattern):  # each process apart: one that ends or starts (wrk's
+                    now[f"{name} {pid}"] = ticks(f"/proc/{pid}/stat")  # warm-up) is no step
+            for core, busy in cores().items():  # everything on the core: the kernel's work too
+                now[core] = busy
+            row: dict[str, int] = defaultdict(int)
+            for key, value in now.items():
+                group = key.split(" ")[0]
+                row[group if group in PROCESSES else key] += value - before.get(key, value)
             f.write(repr({"t": time.strftime("%H:%M:%S"), **row}) + "\n")
             f.flush()
             before = now
