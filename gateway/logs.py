@@ -38,7 +38,8 @@ FORMATS = ("text", "json")
 MAX_PENDING = 20_000
 FLUSH_SECS = 2.0  # how long flush() (at exit) waits for a stalled stream
 # After a write, the writer rests this long and lets lines gather: woken for every line instead,
-# it cost a worker about 30 µs per webhook at `info` (docs/benchmarks.md, "Request lines").
+# it cost a worker about 30 µs per webhook at `info` (docs/benchmarks.md, "Log lines off the
+# event loop's thread").
 GATHER_SECS = 0.02
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # POSIX's least
 _encode = msgspec.json.Encoder().encode
