@@ -142,13 +142,17 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
     def line(self, name: str, message: str, fields: Mapping[str, object]) -> bool:
         """Write an INFO line as this handler would print the record -> False (nothing written)
         when a secret is in it: the caller then logs a record, which the Redact filter scrubs."""
-        now = time.time()
-        text = self.formatter.line(now, _msecs(now), "INFO", name, message, fields)
+        text = self._line_now("INFO", name, message, fields)
         for redact in self.filters:
             if not isinstance(redact, Redact) or redact.finds(text):
                 return False
         self._put(text + self.terminator)
         return True
+
+    def _line_now(self, level: str, name: str, message: str, fields: Mapping[str, object]) -> str:
+        """A line stamped now, as this handler's formatter prints a record made now."""
+        now = time.time()
+        return self.formatter.line(now, _msecs(now), level, name, message, fields)
 
     def _put(self, text: str) -> None:
         with self._ready:
@@ -175,10 +179,8 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
                 dropped, self._dropped = self._dropped, 0
                 self._writing = True
             if dropped:
-                now = time.time()
-                lines.append(self.formatter.line(
-                    now, _msecs(now), "WARNING", __name__, f"{dropped} log lines dropped: the log"
-                    " stream was not taking them", {}) + self.terminator)
+                lines.append(self._line_now("WARNING", __name__, f"{dropped} log lines dropped: the"
+                                            " log stream was not taking them", {}) + self.terminator)
             with contextlib.suppress(OSError, ValueError):  # a broken or closed stream: nowhere to say so
                 for chunk in _chunks(lines):
                     self.stream.write(chunk)
