@@ -21,16 +21,15 @@ SECRET = "whsec_s3cret-value-for-logs"
 
 
 @pytest.fixture
-def configure() -> Iterator[Callable[[str], io.StringIO]]:
-    """The gateway's logging in a format, printing to the returned buffer."""
+def configure() -> Iterator[Callable[..., io.StringIO]]:
+    """The gateway's logging in a format, printing to the returned buffer (or to `out`)."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
 
-    def configured(fmt: str) -> io.StringIO:
-        out = io.StringIO()
+    def configured(fmt: str, out: io.StringIO | None = None) -> io.StringIO:
+        out = io.StringIO() if out is None else out
         logs.configure("info", fmt)
-        handler = next(h for h in root.handlers if h.get_name() == "gateway")
-        handler.setStream(out)  # type: ignore[attr-defined]
+        gateway_handler().setStream(out)
         logs.redact_secrets([SECRET.encode(), b"abc"])  # too short to redact: it would mangle lines
         return out
 
@@ -41,7 +40,7 @@ def configure() -> Iterator[Callable[[str], io.StringIO]]:
 
 
 @pytest.fixture
-def captured(configure: Callable[[str], io.StringIO]) -> io.StringIO:
+def captured(configure: Callable[..., io.StringIO]) -> io.StringIO:
     return configure("json")
 
 
@@ -55,9 +54,13 @@ FIELDS = {"request_id": "1f-abc-2", "source": "iof", "provider": "iof", "outcome
           "reason": None, "status": 200, "latency_ms": 1.234, "envelope_id": "evt_1"}
 
 
+def gateway_handler() -> logs.Handler:
+    return next(h for h in logging.getLogger().handlers if isinstance(h, logs.Handler))
+
+
 def printed(out: io.StringIO) -> str:
     """What the gateway's handler has printed (its writer thread writes the lines)."""
-    next(h for h in logging.getLogger().handlers if h.get_name() == "gateway").flush()
+    gateway_handler().flush()
     return out.getvalue()
 
 
@@ -90,7 +93,7 @@ def test_a_record_without_a_secret_is_printed_unchanged(captured: io.StringIO) -
 
 @pytest.mark.parametrize("fmt", logs.FORMATS)
 def test_the_short_request_line_prints_what_the_record_would(
-        configure: Callable[[str], io.StringIO], fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        configure: Callable[..., io.StringIO], fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     out = configure(fmt)
     only_the_gateways_handler()
     made = []
@@ -155,13 +158,11 @@ class Stalled(io.StringIO):
 
 
 def test_a_stalled_stream_holds_lines_up_to_a_bound_and_then_says_how_many_it_dropped(
-        configure: Callable[[str], io.StringIO], monkeypatch: pytest.MonkeyPatch) -> None:
-    configure("json")
+        configure: Callable[..., io.StringIO], monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = Stalled()
+    configure("json", stream)
     only_the_gateways_handler()
     monkeypatch.setattr(logs, "MAX_PENDING", 5)
-    stream = Stalled()
-    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "gateway")
-    handler.setStream(stream)  # type: ignore[attr-defined]
     log = logging.getLogger("gateway.request")
     logs.request_line(log, "webhook 0", FIELDS)
     assert stream.entered.wait(10)  # the writer is blocked in the stream: the caller is not
@@ -177,15 +178,13 @@ def test_a_stalled_stream_holds_lines_up_to_a_bound_and_then_says_how_many_it_dr
 
 
 def test_lines_are_written_whole_in_writes_a_pipe_keeps_atomic(
-        configure: Callable[[str], io.StringIO]) -> None:
+        configure: Callable[..., io.StringIO]) -> None:
     """Workers and the publisher process share one stderr: a write of at most PIPE_BUF bytes to a
     pipe is never interleaved with another process's."""
-    configure("text")
-    only_the_gateways_handler()
     stream = Stalled()
+    configure("text", stream)
     stream.resume.set()
-    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "gateway")
-    handler.setStream(stream)  # type: ignore[attr-defined]
+    only_the_gateways_handler()
     log = logging.getLogger("gateway.request")
     for n in range(200):
         logs.request_line(log, f"webhook {n} ünïcode", FIELDS)
