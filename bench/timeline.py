@@ -26,33 +26,20 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-PROCESSES = {"publisher": "gateway.publish.process", "tansu": "tansu.* broker", "wrk": "wrk "}
+sys.path[:0] = [str(Path(__file__).resolve().parent)]
+import run as bench  # noqa: E402
+from ceiling import thread_ticks  # noqa: E402
+from split import core_busy  # noqa: E402
+
+# Processes beside the server's own (its threads, its publisher process), found by command line.
+OTHERS = {"tansu": "tansu.* broker", "wrk": "wrk "}
+GROUPS = {"publisher", *OTHERS}
 LINE = re.compile(r"^\S+ (\d\d:\d\d:\d)\d,\d+ INFO gateway\.request: .* latency_ms=([\d.]+)")
 
 
 def pids(pattern: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout
     return [int(p) for p in found.split() if int(p) != os.getpid()]
-
-
-def ticks(stat: str) -> int:
-    """utime + stime of a /proc/.../stat file (0 once it is gone)."""
-    try:
-        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
-
-
-def cores() -> dict[str, int]:
-    """Busy ticks of each core (all but idle and iowait) from /proc/stat."""
-    busy = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *fields = line.split()
-        if name.startswith("cpu") and name != "cpu":
-            ticks_ = [int(f) for f in fields]
-            busy[f"core{name[3:]}"] = sum(ticks_) - ticks_[3] - ticks_[4]
-    return busy
 
 
 def sample(out: Path) -> None:
@@ -62,19 +49,20 @@ def sample(out: Path) -> None:
     with out.open("w") as f:
         while servers := pids("gateway serve"):
             now: dict[str, int] = {}
-            for pid in servers:
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    name = "loop" if int(tid) == pid else f"thread {tid}"
-                    now[name] = ticks(f"/proc/{pid}/task/{tid}/stat")
-            for name, pattern in PROCESSES.items():
+            for server in servers:
+                for tid, ticks in thread_ticks(server).items():
+                    now["loop" if tid == server else f"thread {tid}"] = ticks
+                for pid in bench.publisher_pids(server):
+                    now[f"publisher {pid}"] = bench.cpu_ticks([pid])
+            for name, pattern in OTHERS.items():
                 for pid in pids(pattern):  # each process apart: one that ends or starts (wrk's
-                    now[f"{name} {pid}"] = ticks(f"/proc/{pid}/stat")  # warm-up) is no step
-            for core, busy in cores().items():  # everything on the core: the kernel's work too
-                now[core] = busy
+                    now[f"{name} {pid}"] = bench.cpu_ticks([pid])  # warm-up) is no step
+            for core, (busy, _) in core_busy().items():  # everything on the core: the kernel's too
+                now[f"core{core[3:]}"] = busy
             row: dict[str, int] = defaultdict(int)
             for key, value in now.items():
                 group = key.split(" ")[0]
-                row[group if group in PROCESSES else key] += value - before.get(key, value)
+                row[group if group in GROUPS else key] += value - before.get(key, value)
             f.write(repr({"t": time.strftime("%H:%M:%S"), **row}) + "\n")
             f.flush()
             before = now
