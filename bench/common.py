@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["Server", "free_port", "stop_group"]
 
 
+def percentile(ordered: list[float], share: float) -> float:
+    """The value at `share` (0.99: p99) of values sorted beforehand."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
 class Server:
     """A server under test as a child process in a session of its own (so that stop() reaches its
     workers and publisher process), pinned to `cores` when given, importing the gateway from `src`

@@ -31,6 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import run as bench  # noqa: E402
 import split  # noqa: E402
+from common import percentile  # noqa: E402
 from signed import provider_topics  # noqa: E402
 
 from gateway.dev.broker import Broker  # noqa: E402
@@ -115,8 +116,8 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"c={args.concurrency}, rate {args.rate or 'max'}, work {args.work_ms} ms, kafka {args.kafka}: "
-          f"{count / args.seconds:,.0f} acks/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, client CPU "
+          f"{count / args.seconds:,.0f} acks/s, p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, client CPU "
           f"{cpu / count * 1e6:,.0f} µs / record, publisher process CPU "
           f"{ticks / bench.CLK_TCK / count * 1e6:,.0f} µs / record, Tansu "
           f"{broker_ticks / bench.CLK_TCK / count * 1e6:,.0f} µs / record")

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import run as bench  # noqa: E402
 from ceiling import thread_ticks  # noqa: E402
+from common import percentile  # noqa: E402
 from split import core_busy  # noqa: E402
 
 # Processes beside the server's own (its threads, its publisher process), found by command line.
@@ -67,10 +68,6 @@ def sample(out: Path) -> None:
             f.flush()
             before = now
             time.sleep(1)
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 def report(samples: Path, log: Path) -> None:
