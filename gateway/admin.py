@@ -26,7 +26,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,7 @@ def _replay(ops: Ops) -> Handler:
 
 
 def _acked(row: history.Row, ack: Any) -> history.Row:
-    return replace(row, status=row.acked_status or "published", ack=ack)
+    return msgspec.structs.replace(row, status=row.acked_status or "published", ack=ack)
 
 
 def _sources(ops: Ops) -> Handler:

@@ -50,8 +50,7 @@ _headers_encode = msgspec.msgpack.Encoder().encode
 _headers_decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     """One delivery to record. `record` is None for a duplicate (the first row keeps the copy)."""
 
     id: str

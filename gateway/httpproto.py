@@ -44,20 +44,24 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._read_timeout = float(os.environ.get(ENV) or DEFAULT_READ_TIMEOUT_SECS)
         self._timer: asyncio.TimerHandle | None = None
+        self._armed = False  # a request is arriving (or being answered) against `_deadline`
         self._deadline = 0.0
         self._in_headers = True
         self._arrived = [False]
 
+    # One timer per connection, not per request: a request's end only disarms, and the timer, when
+    # it fires, finds no request or a later one's deadline and waits on. Scheduling and cancelling
+    # a timer for every request cost 2.4 us of the event loop's thread.
     def _arm(self) -> None:
-        if self._timer is None:
+        if not self._armed:
+            self._armed = True
             self._deadline = self.loop.time() + self._read_timeout
             self._in_headers = True
-            self._timer = self.loop.call_at(self._deadline, self._expired)
+            if self._timer is None:
+                self._timer = self.loop.call_at(self._deadline, self._check)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._armed = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -86,24 +90,27 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
-    def _expired(self) -> None:
+    def _check(self) -> None:
         self._timer = None
-        if self.transport.is_closing():
+        if not self._armed or self.transport.is_closing():
             return
-        if self._in_headers:
+        now = self.loop.time()
+        if now < self._deadline:  # set for an earlier request: this one has until its own deadline
+            self._timer = self.loop.call_at(self._deadline, self._check)
+        elif self._in_headers:
             DeadlineProtocol.headers_timeouts += 1
             log.warning("request headers from %s not received within %.0fs; connection closed",
                         self.client[0] if self.client else "?", self._read_timeout)
             self.transport.close()
-            return
-        # The app has the same deadline and answers 408 itself; this is the backstop for routes
-        # that never read their body.
-        self._timer = self.loop.call_later(GRACE_SECS, self._backstop)
-
-    def _backstop(self) -> None:
-        self._timer = None
-        if not self.transport.is_closing():
+        elif now < self._deadline + GRACE_SECS:
+            # The app has the same deadline and answers 408 itself; this is the backstop for
+            # routes that never read their body.
+            self._timer = self.loop.call_at(self._deadline + GRACE_SECS, self._check)
+        else:
             DeadlineProtocol.body_timeouts += 1
             self.transport.close()

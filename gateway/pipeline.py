@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import msgspec
 
 from gateway import envelope as wire
 from gateway import history, observe
@@ -38,12 +39,11 @@ _ERROR = {404: "not found", 413: "payload too large", 429: "too many requests",
           401: "unauthorized", 503: "unavailable, retry later"}
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     status: int
     body: dict[str, str]
     outcome: Outcome
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     reason: Reason | None = None
 
 

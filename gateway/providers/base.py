@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from gateway.config import SourceConfig
 from gateway.headers import Headers
 from gateway.verify import Verifier
@@ -15,8 +17,7 @@ from gateway.verify import Verifier
 Payload = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Fields:
+class Fields(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     """What the mapper found in a payload; None where the provider's payload does not say."""
 
     type: str | None

@@ -9,20 +9,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Record:
+
+# The values built per webhook (here and in gateway.pipeline, gateway.history, gateway.verify,
+# gateway.audit, gateway.providers.base) are frozen msgspec Structs, not frozen dataclasses: a
+# frozen dataclass sets each field through object.__setattr__ (Row's 11 fields: 1.9 us against
+# 0.1 us). gc=False: they hold no cycles, and the collector need not track them.
+class Record(msgspec.Struct, frozen=True, gc=False):
     topic: str
     key: bytes
     value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[tuple[str, bytes]] = msgspec.field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(msgspec.Struct, frozen=True, gc=False):
     topic: str
     partition: int
     offset: int

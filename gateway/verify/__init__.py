@@ -7,14 +7,14 @@ input becomes a rejection (`guarded`), so a hostile header is a 401, never a 500
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from gateway.errors import Reason
 from gateway.headers import DuplicateHeader, Headers
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     """`reason` is None when the request authenticated; `scheme` names how (envelope `authscheme`)."""
 
     scheme: str

@@ -176,3 +176,18 @@ def test_keep_alive_connection_gets_a_fresh_deadline_per_request(gateway: Gatewa
         except ConnectionResetError:
             rest = b""
     assert rest == b""
+
+
+def test_each_request_on_a_kept_alive_connection_has_its_own_full_deadline(
+        gateway: GatewayProcess) -> None:
+    """The deadline counts from a request's first byte, not from the connection's: a second
+    request that starts late and is still arriving when the first one's deadline passes is served."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the connection's clock starts
+        sock.settimeout(5)
+        assert statuses(read_response(sock)) == [200]
+        time.sleep(0.6 * READ_TIMEOUT_SECS)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # this request's clock starts
+        time.sleep(0.6 * READ_TIMEOUT_SECS)  # past the first request's deadline, within its own
+        sock.sendall(b"Host: x\r\n\r\n")
+        assert statuses(read_response(sock)) == [200]

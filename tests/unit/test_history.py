@@ -4,8 +4,9 @@ drainer's acks, bounded by age and count, filtered and paged newest first."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
+
+import msgspec
 
 from gateway import history
 from gateway.publish import Ack, Record
@@ -27,7 +28,7 @@ def test_published_and_spooled_rows_are_recorded_and_a_drained_one_becomes_publi
     store = open_store(tmp_path, now)
 
     async def scenario() -> int:
-        await store.mark(("iof", "evt_1"), replace(row(1), ack=Ack("webhooks.iof", 2, 41)))
+        await store.mark(("iof", "evt_1"), msgspec.structs.replace(row(1), ack=Ack("webhooks.iof", 2, 41)))
         return await store.spool(row(2).record, ("iof", "evt_2"), row=row(2, "spooled"))  # type: ignore[arg-type]
 
     try:
