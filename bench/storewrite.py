@@ -8,10 +8,10 @@ split into user and kernel CPU. It runs the store's own statements (`gateway.sto
     .venv/bin/python bench/storewrite.py --pragma cache_size=-65536 --pragma wal_autocheckpoint=10000
     .venv/bin/python bench/storewrite.py --drop-index events_by_id   # what one index costs
 
-The store starts with --prefill events (marks and history rows both past their bounds from the
-start, as in a gateway that has run for a while), then --events more are written and timed; then
-each bound is swept on its own and timed. Prints; the figures in docs/benchmarks.md ("The store's
-writes, eighth pass") come from here.
+The store starts with --prefill events (a store that has run a while: its B-trees are deep and
+the keys random), then --events more are written and timed; then each table, first the history
+and then the dedupe marks, is swept down to half the prefill on its own and timed. Prints; the
+figures in docs/benchmarks.md ("what the store's writes are made of", eighth pass) come from here.
 """
 
 from __future__ import annotations
