@@ -184,7 +184,8 @@ def _events(ops: Ops, clock: Callable[[], float]) -> Handler:
 async def _find(ops: Ops, request: Request) -> tuple[history.Event, Any] | None:
     id_, source = request.path_params["id"], request.query_params.get("source")
     await ops.store.flush()  # marks are gathered for a few ms: show what was answered
-    return await asyncio.to_thread(lambda: history.find(ops.store.reader(), id_, source))
+    sources = list(ops.pipeline.sources)  # without ?source=, each configured source's mark is asked
+    return await asyncio.to_thread(lambda: history.find(ops.store.reader(), id_, source, sources))
 
 
 def _event(ops: Ops) -> Handler:

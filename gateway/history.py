@@ -12,7 +12,7 @@ credential, since verification headers are not part of the record. Bounded by ag
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS events (
     value BLOB,
     headers BLOB
 );
-CREATE INDEX IF NOT EXISTS events_by_id ON events (id);
+DROP INDEX IF EXISTS events_by_id;  -- cost more than it gave: `find` goes through the dedupe mark
 CREATE INDEX IF NOT EXISTS events_by_age ON events (received_at);
 CREATE INDEX IF NOT EXISTS events_by_spool ON events (spool_seq) WHERE spool_seq IS NOT NULL;
 """
@@ -156,14 +156,43 @@ def select(conn: sqlite3.Connection, wanted: Filter, limit: int) -> list[Event]:
     return [_event(row) for row in rows]
 
 
-def find(conn: sqlite3.Connection, id_: str, source: str | None = None) -> tuple[Event, Record] | None:
-    """The newest row of an envelope id that holds the record (not a duplicate), with the record."""
-    sql = f"SELECT {_COLUMNS}, key, value, headers FROM events WHERE id = ? AND value IS NOT NULL"
-    args: list[object] = [id_]
+# How long before its dedupe mark a delivery's row can have been received: the mark is written with
+# the spool entry, or after the broker's ack (within the ack timeout; in practice milliseconds). A
+# mark may also be a little older than its row if the clock is stepped back.
+MARK_LAG_SECS = 600.0
+CLOCK_SLACK_SECS = 1.0
+
+
+def find(conn: sqlite3.Connection, id_: str, source: str | None = None,
+         sources: Iterable[str] | None = None) -> tuple[Event, Record] | None:
+    """The newest row of an envelope id that holds the record (not a duplicate), with the record.
+
+    The history has no index on `id`: it cost 14 µs of every write and as much of every row's
+    delete (docs/benchmarks.md, eighth pass). The dedupe mark (the store's `seen` table, keyed by
+    (source, id)) says when the newest delivery was marked, and its row is found near that time.
+    Rows whose mark is gone (expired before them) are looked for among the rows older than every
+    mark. Without `source`, the marks of `sources` (the configured ones) are asked; without
+    either, every row is walked."""
+    where, args = "id = ? AND value IS NOT NULL", [id_]
     if source is not None:
-        sql += " AND source = ?"
+        where += " AND source = ?"
         args.append(source)
-    row = conn.execute(sql + " ORDER BY seq DESC LIMIT 1", args).fetchone()
+    names = [source] if source is not None else sources
+    if names is None:
+        return _newest(conn, where, args)
+    marked = [at for name in names for (at,) in conn.execute(
+        "SELECT at FROM seen WHERE source = ? AND id = ?", (name, id_))]
+    if marked:
+        found = _newest(conn, "received_at BETWEEN ? AND ? AND " + where,
+                        [max(marked) - MARK_LAG_SECS, max(marked) + CLOCK_SLACK_SECS, *args])
+        if found is not None:
+            return found
+    return _newest(conn, "received_at < coalesce((SELECT min(at) FROM seen), 1e300) AND " + where, args)
+
+
+def _newest(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> tuple[Event, Record] | None:
+    row = conn.execute(f"SELECT {_COLUMNS}, key, value, headers FROM events WHERE {where}"
+                       " ORDER BY received_at DESC, seq DESC LIMIT 1", args).fetchone()
     if row is None:
         return None
     event = _event(row[:12])

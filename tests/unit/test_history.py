@@ -101,3 +101,49 @@ def test_history_is_bounded_by_age_and_row_count(tmp_path: Path) -> None:
         assert ids == ["evt_5", "evt_4", "evt_3"]
     finally:
         store.close()
+
+
+def test_find_goes_through_the_dedupe_mark_to_the_newest_delivery(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = open_store(tmp_path, now)
+
+    async def deliver_then_replay() -> None:
+        await store.mark(("iof", "evt_1"), row(1, at=1000.0))
+        await store.mark(("tlas", "evt_2"), row(2, source="tlas", at=1000.0))
+        now[0] = 1300.0  # an operator's replay, minutes later: a second row holding the record
+        await store.mark(("iof", "evt_1"), msgspec.structs.replace(row(1, at=1300.0), replayed=True))
+
+    try:
+        asyncio.run(deliver_then_replay())
+        conn = store.reader()
+        newest = history.find(conn, "evt_1", sources=["tlas", "iof"])
+        assert newest is not None and (newest[0].received_at, newest[0].replayed) == (1300.0, True)
+        assert newest[1] == row(1).record
+        by_source = history.find(conn, "evt_2", "tlas", sources=["iof"])
+        assert by_source is not None and by_source[0].source == "tlas"
+        assert history.find(conn, "evt_1", "tlas", sources=["iof", "tlas"]) is None
+        assert history.find(conn, "evt_9", sources=["iof", "tlas"]) is None
+    finally:
+        store.close()
+
+
+def test_a_row_whose_dedupe_mark_has_expired_is_still_found(tmp_path: Path) -> None:
+    """The dedupe window (here an hour) can end before the history's bounds (7 days by default)."""
+    now = [1000.0]
+    store = open_store(tmp_path, now, window_secs=3600)
+
+    async def two_deliveries() -> None:
+        await store.mark(("iof", "evt_1"), row(1, at=1000.0))
+        now[0] = 10_000.0
+        await store.mark(("iof", "evt_2"), row(2, at=10_000.0))
+
+    try:
+        asyncio.run(two_deliveries())
+        assert store.expire() == 1  # evt_1's mark, past the window; both rows stay
+        assert store.lookup(("iof", "evt_1")) == (False, False)
+        conn = store.reader()
+        for id_ in ("evt_1", "evt_2"):
+            found = history.find(conn, id_, sources=["iof"])
+            assert found is not None and found[0].id == id_
+    finally:
+        store.close()
