@@ -34,8 +34,6 @@ log = logging.getLogger("gateway.serve")
 # Bounded shutdown: SIGTERM stops accepting, waits this long for in-flight requests, then the app
 # flushes the producer (bounded too) and leaves what is unsent in the spool.
 GRACEFUL_SHUTDOWN_SECS = 15
-
-
 LEVELS = ("debug", "info", "warning", "error")
 
 
