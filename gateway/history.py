@@ -170,16 +170,14 @@ def find(conn: sqlite3.Connection, id_: str, source: str | None = None,
     The history has no index on `id`: it cost 14 µs of every write and as much of every row's
     delete (docs/benchmarks.md, eighth pass). The dedupe mark (the store's `seen` table, keyed by
     (source, id)) says when the newest delivery was marked, and its row is found near that time.
-    Rows whose mark is gone (expired before them) are looked for among the rows older than every
-    mark. Without `source`, the marks of `sources` (the configured ones) are asked; without
-    either, every row is walked."""
+    Without `source`, the marks of `sources` (the configured ones) are asked. When no mark leads to
+    a row (it expired before the row, the source is no longer configured, the id is unknown), every
+    row is walked: about 0.1 s for a full history, and only on the admin API's thread."""
     where, args = "id = ? AND value IS NOT NULL", [id_]
     if source is not None:
         where += " AND source = ?"
         args.append(source)
-    names = [source] if source is not None else sources
-    if names is None:
-        return _newest(conn, where, args)
+    names = [source] if source is not None else sources or ()
     marked = [at for name in names for (at,) in conn.execute(
         "SELECT at FROM seen WHERE source = ? AND id = ?", (name, id_))]
     if marked:
@@ -187,7 +185,7 @@ def find(conn: sqlite3.Connection, id_: str, source: str | None = None,
                         [max(marked) - MARK_LAG_SECS, max(marked) + CLOCK_SLACK_SECS, *args])
         if found is not None:
             return found
-    return _newest(conn, "received_at < coalesce((SELECT min(at) FROM seen), 1e300) AND " + where, args)
+    return _newest(conn, where, args)
 
 
 def _newest(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> tuple[Event, Record] | None:

@@ -122,6 +122,8 @@ def test_find_goes_through_the_dedupe_mark_to_the_newest_delivery(tmp_path: Path
         by_source = history.find(conn, "evt_2", "tlas", sources=["iof"])
         assert by_source is not None and by_source[0].source == "tlas"
         assert history.find(conn, "evt_1", "tlas", sources=["iof", "tlas"]) is None
+        unlisted = history.find(conn, "evt_2", sources=["iof"])  # a source no longer configured
+        assert unlisted is not None and unlisted[0].source == "tlas"
         assert history.find(conn, "evt_9", sources=["iof", "tlas"]) is None
     finally:
         store.close()
