@@ -44,7 +44,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._read_timeout = float(os.environ.get(ENV) or DEFAULT_READ_TIMEOUT_SECS)
         self._timer: asyncio.TimerHandle | None = None
-        self._armed = False  # a request is arriving (or being answered) against `_deadline`
+        self._armed = False  # a request is arriving, against `_deadline`
         self._deadline = 0.0
         self._in_headers = True
         self._arrived = [False]
