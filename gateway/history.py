@@ -178,11 +178,11 @@ def find(conn: sqlite3.Connection, id_: str, source: str | None = None,
         where += " AND source = ?"
         args.append(source)
     names = [source] if source is not None else sources or ()
-    marked = [at for name in names for (at,) in conn.execute(
-        "SELECT at FROM seen WHERE source = ? AND id = ?", (name, id_))]
-    if marked:
+    marked = max((at for name in names for (at,) in conn.execute(
+        "SELECT at FROM seen WHERE source = ? AND id = ?", (name, id_))), default=None)
+    if marked is not None:
         found = _newest(conn, "received_at BETWEEN ? AND ? AND " + where,
-                        [max(marked) - MARK_LAG_SECS, max(marked) + CLOCK_SLACK_SECS, *args])
+                        [marked - MARK_LAG_SECS, marked + CLOCK_SLACK_SECS, *args])
         if found is not None:
             return found
     return _newest(conn, where, args)

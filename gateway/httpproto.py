@@ -89,7 +89,6 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
