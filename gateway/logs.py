@@ -26,6 +26,7 @@ import select
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TextIO
 
@@ -123,7 +124,14 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._pending: list[str] = []
+        self._start_afresh()
+        # A forked child has no writer thread, and the lock may have been held by it at the fork.
+        # (Asking `is_alive()` on every line instead cost about 1 µs per webhook at `info`.)
+        handler = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (h := handler()) is not None and h._start_afresh())
+
+    def _start_afresh(self) -> None:
+        self._pending: list[str] = []  # in a child: the parent's lines, which the parent writes
         self._dropped = 0
         self._writing = False
         lock = threading.Lock()
@@ -158,7 +166,7 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
         with self._ready:
             if len(self._pending) < MAX_PENDING:
                 self._pending.append(text)
-                if self._writer is None or not self._writer.is_alive():  # first line, or after a fork
+                if self._writer is None:  # the first line (of this process: see _start_afresh)
                     self._writer = threading.Thread(target=self._write, name="gateway-log-writer",
                                                     daemon=True)
                     self._writer.start()

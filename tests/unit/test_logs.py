@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import select
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +195,25 @@ def test_lines_are_written_whole_in_writes_a_pipe_keeps_atomic(
         f"webhook {n} ünïcode" for n in range(200)]
     assert all(write.endswith("\n") and len(write.encode()) <= select.PIPE_BUF for write in stream.writes)
     assert len(stream.writes) < 200  # gathered, not one write per line
+
+
+def test_a_forked_child_writes_its_lines_with_a_writer_of_its_own(
+        configure: Callable[..., io.StringIO], tmp_path: Path) -> None:
+    """The parent's writer thread does not exist in a child forked from it (nor may its lock)."""
+    with (tmp_path / "stderr").open("a", encoding="utf-8") as stream:
+        configure("text", stream)
+        only_the_gateways_handler()
+        log = logging.getLogger("gateway.request")
+        logs.request_line(log, "webhook from the parent", FIELDS)  # the parent's writer starts
+        gateway_handler().flush()
+        child = os.fork()
+        if child == 0:
+            try:
+                logs.request_line(log, "webhook from the child", FIELDS)
+                gateway_handler().flush()
+            finally:
+                os._exit(0)
+        assert os.waitpid(child, 0)[1] == 0
+    written = [line.split(": ", 1)[1].split(" request_id")[0]
+               for line in (tmp_path / "stderr").read_text(encoding="utf-8").splitlines()]
+    assert written == ["webhook from the parent", "webhook from the child"]
