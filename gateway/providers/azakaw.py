@@ -8,6 +8,7 @@ when written (and warned about). Events carry no id: the envelope id is the SHA-
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import uuid
@@ -52,6 +53,7 @@ class ProfileStatusUpdated(msgspec.Struct, tag_field="Type", tag="ProfileStatusU
 Event = RiskAssessmentCalculated | ProfileStatusUpdated
 
 
+@functools.lru_cache(maxsize=256)  # a handful of types, each seen again and again: one regex run each
 def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.envelope import DeadLetter, Envelope, encode, encode_envelope, record_headers, record_key
 from gateway.errors import Unmappable
 from gateway.headers import Headers
-from gateway.map import map_delivery
+from gateway.map import iso, map_delivery
 from gateway.providers.azakaw import snake
 from tests.unit.sources import source
 
@@ -50,6 +52,11 @@ UNMAPPABLE = [
     (IOF, b"null", Unmappable.NOT_OBJECT),
     (IOF, b"42", Unmappable.NOT_OBJECT),
     (IOF, DEEP, Unmappable.TOO_DEEP),
+    (IOF, DEEP[:-1] + b"\xff}", Unmappable.NOT_UTF8),                 # too deep and not UTF-8
+    (IOF, b'{"type": "contract.created", "s": "\xed\xa0\x80"}', Unmappable.NOT_UTF8),  # raw surrogate
+    (IOF, b'{"type": "contract.created", "s": "\xc0\xae"}', Unmappable.NOT_UTF8),     # overlong
+    (IOF, b'{"type": "contract.created", "\xff": 1}', Unmappable.NOT_UTF8),           # in a key
+    (IOF, b'{"type": "contract.created"}\xff', Unmappable.NOT_UTF8),                  # after the JSON
     (AZAKAW, b'{"Type": "ProfileStatusUpdated", "x": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
      Unmappable.TOO_DEEP),
     (IOF, b'{"id": "evt_1", "data": {}}', Unmappable.MISSING_TYPE),
@@ -184,6 +191,30 @@ def test_event_time_is_rfc3339_utc(created: str, time: str) -> None:
 
 def test_receivedat_has_milliseconds_and_z() -> None:
     assert envelope(IOF, '{"type": "kyc.verified"}')["receivedat"] == "2026-11-23T10:30:00.123Z"
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_times_are_written_the_same_whatever_came_before(first: datetime, then: datetime) -> None:
+    """`iso()` formats each second once: a time in the same second as the one before (or not,
+    or in another zone) is written exactly as isoformat() writes it."""
+    for moment in (first, then, then.replace(microsecond=999_999), then.astimezone(timezone(timedelta(hours=-5)))):
+        expected = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        assert iso(moment) == expected
+
+
+@given(st.binary(max_size=40), st.integers(min_value=0, max_value=60))
+def test_an_envelope_is_only_ever_made_of_utf8(noise: bytes, at: int) -> None:
+    """Whatever bytes land wherever in a body, it is published only if it is UTF-8; otherwise
+    it is a dead letter that says so (the envelope embeds the body as JSON text)."""
+    valid = b'{"id": "evt_1", "type": "kyc.verified", "note": "caf\xc3\xa9 ok"}'
+    body = valid[:at] + noise + valid[at:]
+    result = mapped(IOF, body)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        assert isinstance(result, DeadLetter) and result.reason == Unmappable.NOT_UTF8.value
+    else:
+        assert isinstance(result, Envelope) or result.reason != Unmappable.NOT_UTF8.value
 
 
 def test_subject_and_tenantid_are_omitted_when_unknown() -> None:
