@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -57,7 +58,12 @@ CREATE TABLE IF NOT EXISTS seen (
     at REAL NOT NULL,
     PRIMARY KEY (source, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_by_age ON seen (at);
+-- Marks per second of `at`: the sweeper's count of the dedupe table, oldest first, without an
+-- index on `at` (whose random deletes, in a table keyed by (source, id), cost more than the marks).
+CREATE TABLE IF NOT EXISTS seen_seconds (
+    second INTEGER PRIMARY KEY,
+    marks INTEGER NOT NULL
+);
 """ + history.SCHEMA
 MAX_GROUP = 512  # jobs per commit; bounds one transaction's size and latency
 # Marks after a Kafka ack and history notes are gathered this long per commit: committing each
@@ -70,8 +76,16 @@ EXPIRE_EVERY_SECS = 60.0
 # no sweep) for 2.25 s of CPU; 512, 16.7 ms for 1.99 s; one statement held it 1,017 ms for 0.97 s.
 # Between chunks the sweeper rests as long as the chunk took.
 EXPIRE_CHUNK = 64
-_FORGET_SEEN = ("DELETE FROM seen WHERE (source, id) IN"
-                " (SELECT source, id FROM seen WHERE at {op} ? ORDER BY at LIMIT ?)")
+# The dedupe marks are swept in key order, once a tenth of them can go: deleting the oldest first
+# touched one random page of the table per mark (18-25 µs each), while in key order a page gives
+# up several marks at once (bench/storewrite.py; docs/benchmarks.md, ninth pass). Past
+# max_entries they are swept down to MARKS_KEPT of it, for the same reason.
+MARKS_SWEPT = 0.1
+MARKS_KEPT = 0.9
+_SEEN_BEFORE = ("SELECT source, id FROM seen WHERE (source, id) > (?, ?) AND at < ?"
+                " ORDER BY source, id LIMIT ?")
+_COUNT_MARKS = ("INSERT INTO seen_seconds (second, marks) VALUES (?, ?)"
+                " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
 _headers_encode = msgspec.msgpack.Encoder().encode
 _headers_decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
@@ -133,9 +147,10 @@ class Store:
         """Create the database if needed; raise StoreError with a clear message if it cannot be."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect("FULL") as conn:
+            with contextlib.closing(self._connect("FULL")) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                _count_marks_once(conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"opening the local store {self.path}: {exc}") from None
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
@@ -397,18 +412,23 @@ class Store:
         rest = rest or self._stopping.wait
         deleted = 0
         try:
-            for name, deletes in (("the dedupe window", self._seen_expiry(conn)),
-                                  ("the event history", history.expiry(
-                                      conn, self.clock() - self.history_retention_secs,
-                                      self.history_max_rows))):
-                try:
-                    for sql, args in deletes:
-                        count, stopped = self._in_chunks(conn, sql, args, chunk, rest)
-                        deleted += count
-                        if stopped:
-                            return deleted
-                except sqlite3.Error as exc:
-                    log.warning("expiring %s: %s", name, exc)
+            try:
+                cutoff = self._seen_cutoff(conn)
+                if cutoff is not None:
+                    deleted, stopped = self._forget_seen(conn, cutoff, chunk, rest)
+                    if stopped:
+                        return deleted
+            except sqlite3.Error as exc:
+                log.warning("expiring the dedupe window: %s", exc)
+            try:
+                for sql, args in history.expiry(conn, self.clock() - self.history_retention_secs,
+                                                self.history_max_rows):
+                    count, stopped = self._in_chunks(conn, sql, args, chunk, rest)
+                    deleted += count
+                    if stopped:
+                        return deleted
+            except sqlite3.Error as exc:
+                log.warning("expiring the event history: %s", exc)
         finally:
             if own:
                 conn.close()
@@ -436,15 +456,60 @@ class Store:
         conn.execute("PRAGMA wal_autocheckpoint=0")  # see _in_chunks
         return conn
 
-    def _seen_expiry(self, conn: sqlite3.Connection) -> Iterator[tuple[str, tuple[object, ...]]]:
-        """The dedupe window's deletes, each a statement whose last parameter is the chunk size."""
-        yield _FORGET_SEEN.format(op="<"), (self.clock() - self.window_secs,)
-        # Found once per sweep, outside any write transaction: on a full window this walks
-        # max_entries index entries (about 0.1 s for 5 million).
-        newest_gone = conn.execute("SELECT at FROM seen ORDER BY at DESC LIMIT 1 OFFSET ?",
-                                   (self.max_entries,)).fetchone()
-        if newest_gone is not None:
-            yield _FORGET_SEEN.format(op="<="), newest_gone
+    def _seen_cutoff(self, conn: sqlite3.Connection) -> float | None:
+        """The `at` before which dedupe marks go (past the window, or the oldest beyond
+        max_entries, by whole seconds), or None while fewer than MARKS_SWEPT of them would."""
+        seconds = conn.execute("SELECT second, marks FROM seen_seconds ORDER BY second DESC").fetchall()
+        total = sum(marks for _, marks in seconds)
+        cutoff = self.clock() - self.window_secs
+        if total > self.max_entries:
+            kept = 0
+            for n, (second, marks) in enumerate(seconds):
+                if n and kept + marks > self.max_entries * MARKS_KEPT:  # the newest second stays
+                    cutoff = max(cutoff, second + 1)
+                    break
+                kept += marks
+        going = sum(marks for second, marks in seconds if second + 1 <= cutoff)
+        if not going or (going < total * MARKS_SWEPT and total <= self.max_entries):
+            return None
+        return cutoff
+
+    def _forget_seen(self, conn: sqlite3.Connection, cutoff: float, chunk: int,
+                     rest: Callable[[float], bool]) -> tuple[int, bool]:
+        """Delete the marks older than `cutoff`, in key order, `chunk` per transaction ->
+        (marks deleted, whether stopped). Their seconds' counts go once all of them have."""
+        deleted, after = 0, ("", "")
+        while True:
+            started = time.monotonic()
+            with self._transaction(conn):
+                keys = conn.execute(_SEEN_BEFORE, (*after, cutoff, chunk)).fetchall()
+                conn.executemany("DELETE FROM seen WHERE source = ? AND id = ?", keys)
+                if len(keys) < chunk:
+                    conn.execute("DELETE FROM seen_seconds WHERE second < ?", (math.floor(cutoff),))
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # see _in_chunks
+            deleted += len(keys)
+            if len(keys) < chunk:
+                return deleted, False
+            after = keys[-1]
+            if rest(time.monotonic() - started):
+                return deleted, True
+
+
+def _count_marks_once(conn: sqlite3.Connection) -> None:
+    """A store from before `seen_seconds` has its marks counted once, through the index on `at`
+    it had instead, which then goes."""
+    conn.execute("BEGIN IMMEDIATE")  # the workers of a host open the store at once: one counts
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
+                        ).fetchone() is not None:
+            conn.execute("INSERT INTO seen_seconds (second, marks)"
+                         " SELECT CAST(at AS INTEGER), count(*) FROM seen WHERE true GROUP BY 1"
+                         " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
+            conn.execute("DROP INDEX seen_by_age")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
@@ -461,6 +526,7 @@ def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
     if job.keys:
         conn.executemany("INSERT OR REPLACE INTO seen (source, id, at) VALUES (?, ?, ?)",
                          [(source, id_, now) for source, id_ in job.keys])
+        conn.execute(_COUNT_MARKS, (int(now), len(job.keys)))
     if job.rows:
         history.insert(conn, job.rows, job.seqs if job.kind == "spool" else (), now)
     if job.acks:

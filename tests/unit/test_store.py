@@ -157,6 +157,87 @@ def test_a_flood_of_distinct_ids_stays_bounded(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_past_the_bound_the_newest_seconds_are_kept_and_the_table_swept_below_it(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / "gateway.db", max_entries=1000, clock=clock).open()
+
+    async def marks(second: int, count: int) -> None:
+        clock.now = 1_700_000_000.0 + second
+        await asyncio.gather(*(store.mark(("iof", f"{second}-{n}")) for n in range(count)))
+
+    async def fill() -> None:
+        for second in range(11):  # 1,100 marks, 100 a second: 100 past the bound
+            await marks(second, 100)
+
+    try:
+        asyncio.run(fill())
+        assert store.expire(chunk=16) == 200  # down to 900 (MARKS_KEPT), whole seconds, oldest first
+        assert count_seen(tmp_path) == 900
+        assert not asyncio.run(store.seen(("iof", "1-99")))
+        assert asyncio.run(store.seen(("iof", "2-0")))
+        assert asyncio.run(store.seen(("iof", "10-99")))
+        asyncio.run(marks(11, 100))  # 1,000: at the bound, not past it, and nothing past the window
+        assert store.expire(chunk=16) == 0
+        assert count_seen(tmp_path) == 1000
+    finally:
+        store.close()
+
+
+def test_marks_past_the_window_wait_until_a_tenth_of_the_table_can_go(tmp_path: Path) -> None:
+    """Swept in key order, many to a page: a sweep for a handful of marks would cost as much."""
+    clock = Clock()
+    store = Store(tmp_path / "gateway.db", window_secs=3600, clock=clock).open()
+
+    async def marks(prefix: str, count: int) -> None:
+        await asyncio.gather(*(store.mark(("tlas", f"{prefix}-{n}")) for n in range(count)))
+
+    try:
+        asyncio.run(marks("old", 9))
+        clock.now += 100
+        asyncio.run(marks("later", 1))
+        clock.now += 1700
+        asyncio.run(marks("new", 90))
+        clock.now += 1801  # the 9 old marks are past the window: 9 % of the table
+        assert store.expire() == 0
+        assert not asyncio.run(store.seen(("tlas", "old-0")))  # past the window all the same
+        clock.now += 100  # and the next one: 10 %
+        assert store.expire() == 10
+        assert count_seen(tmp_path) == 90
+        assert asyncio.run(store.seen(("tlas", "new-89")))
+    finally:
+        store.close()
+
+
+def test_a_store_from_before_the_mark_counts_keeps_its_marks_and_their_order(tmp_path: Path) -> None:
+    """Marks written when the table had its index on `at` are counted once when it is opened."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        conn.executescript("""
+            CREATE TABLE seen (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,
+                               PRIMARY KEY (source, id)) WITHOUT ROWID;
+            CREATE INDEX seen_by_age ON seen (at);
+        """)
+        conn.executemany("INSERT INTO seen VALUES (?, ?, ?)",
+                         [("iof", f"{second}-{n}", 1_700_000_000.5 + second)
+                          for second in range(12) for n in range(100)])
+        conn.commit()
+    clock = Clock(1_700_000_012.0)
+    store = Store(tmp_path / "gateway.db", max_entries=1000, clock=clock).open()
+    try:
+        assert asyncio.run(store.seen(("iof", "0-0")))
+        assert store.expire(chunk=64) == 300  # 1,200 -> 900, the oldest seconds first
+        assert not asyncio.run(store.seen(("iof", "2-99")))
+        assert asyncio.run(store.seen(("iof", "3-0")))
+    finally:
+        store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'seen_by_age'").fetchone() is None
+    reopened = Store(tmp_path / "gateway.db", max_entries=1000, clock=clock).open()
+    try:
+        assert reopened.expire() == 0  # counted once, not again
+    finally:
+        reopened.close()
+
+
 def test_ids_past_the_window_are_swept_in_small_transactions_between_the_writers(tmp_path: Path) -> None:
     clock = Clock()
     store = Store(tmp_path / "gateway.db", window_secs=3600, clock=clock).open()
