@@ -102,6 +102,7 @@ class Storage(Model):
     path: Path = Path("./var")  # spool, dedupe window (gateway.db), audit log
     # Longer than any seed provider's retry schedule (TLAS retries for 24 h, IOF for 2 h).
     dedupe_window_secs: int = Field(72 * 3600, ge=60)
+    # Past it, the oldest marks go, by whole seconds, down to 90 % of it (gateway.store).
     dedupe_max_entries: int = Field(5_000_000, ge=1000)
     # The event history (GET /admin/events, replay): rows older than this, or beyond the count, go.
     history_retention_secs: int = Field(7 * 86400, ge=60)
