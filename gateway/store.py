@@ -498,7 +498,10 @@ class Store:
 def _count_marks_once(conn: sqlite3.Connection) -> None:
     """A store from before `seen_seconds` has its marks counted once, through the index on `at`
     it had instead, which then goes."""
-    conn.execute("BEGIN IMMEDIATE")  # the workers of a host open the store at once: one counts
+    # The workers of a host open the store at once: one counts, the others wait for it (about 3 s
+    # for 2 million marks; a full default table on a slow disk could pass the usual 10 s).
+    conn.execute("PRAGMA busy_timeout=120000")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
                         ).fetchone() is not None:
@@ -508,7 +511,8 @@ def _count_marks_once(conn: sqlite3.Connection) -> None:
             conn.execute("DROP INDEX seen_by_age")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
         raise
 
 
