@@ -39,9 +39,9 @@ def _stamp(year: int, month: int, day: int, hour: int, minute: int, second: int)
     return "%04d-%02d-%02dT%02d:%02d:%02d" % (year, month, day, hour, minute, second)
 
 
-def event_time(value: object, received: datetime | str) -> str:
-    """The provider's event time as RFC 3339 UTC; the received time (as `iso()` puts it) when
-    absent or unreadable."""
+def event_time(value: object, received: str) -> str:
+    """The provider's event time as RFC 3339 UTC; `received` (the receive time, as `iso()` put
+    it) when absent or unreadable."""
     moment = None
     if isinstance(value, str) and value:
         try:
@@ -62,7 +62,7 @@ def event_time(value: object, received: datetime | str) -> str:
     except (OverflowError, ValueError):
         utc = None
     if utc is None:
-        return received if isinstance(received, str) else iso(received)
+        return received
     return utc.isoformat().removesuffix("+00:00") + "Z"
 
 
