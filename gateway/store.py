@@ -84,6 +84,12 @@ MARKS_SWEPT = 0.1
 MARKS_KEPT = 0.9
 _SEEN_BEFORE = ("SELECT source, id FROM seen WHERE (source, id) > (?, ?) AND at < ?"
                 " ORDER BY source, id LIMIT ?")
+# Newest first, the first second whose marks, with all the newer ones, pass the bound (the newest
+# second always stays): it and every older one go.
+_LAST_SECOND_PAST_BOUND = (
+    "SELECT second FROM (SELECT second, sum(marks) OVER (ORDER BY second DESC) AS kept"
+    " FROM seen_seconds) WHERE kept > ? AND second < (SELECT max(second) FROM seen_seconds)"
+    " ORDER BY second DESC LIMIT 1")
 _COUNT_MARKS = ("INSERT INTO seen_seconds (second, marks) VALUES (?, ?)"
                 " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
 _headers_encode = msgspec.msgpack.Encoder().encode
@@ -458,18 +464,18 @@ class Store:
 
     def _seen_cutoff(self, conn: sqlite3.Connection) -> float | None:
         """The `at` before which dedupe marks go (past the window, or the oldest beyond
-        max_entries, by whole seconds), or None while fewer than MARKS_SWEPT of them would."""
-        seconds = conn.execute("SELECT second, marks FROM seen_seconds ORDER BY second DESC").fetchall()
-        total = sum(marks for _, marks in seconds)
+        max_entries, by whole seconds), or None while fewer than MARKS_SWEPT of them would.
+
+        Summed in SQL: a full window is 259,200 seconds, and sqlite3 lets go of the GIL while a
+        statement runs (fetched and summed in Python, 120 ms holding it once a minute)."""
+        (total,) = conn.execute("SELECT coalesce(sum(marks), 0) FROM seen_seconds").fetchone()
         cutoff = self.clock() - self.window_secs
         if total > self.max_entries:
-            kept = 0
-            for n, (second, marks) in enumerate(seconds):
-                if n and kept + marks > self.max_entries * MARKS_KEPT:  # the newest second stays
-                    cutoff = max(cutoff, second + 1)
-                    break
-                kept += marks
-        going = sum(marks for second, marks in seconds if second + 1 <= cutoff)
+            last_gone = conn.execute(_LAST_SECOND_PAST_BOUND, (self.max_entries * MARKS_KEPT,)).fetchone()
+            if last_gone is not None:
+                cutoff = max(cutoff, last_gone[0] + 1)
+        (going,) = conn.execute("SELECT coalesce(sum(marks), 0) FROM seen_seconds WHERE second + 1 <= ?",
+                                (cutoff,)).fetchone()
         if not going or (going < total * MARKS_SWEPT and total <= self.max_entries):
             return None
         return cutoff
