@@ -6,12 +6,14 @@ import asyncio
 import base64
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from gateway.dev.broker import Broker
-from gateway.publish.kafka import KafkaPublisher, _has_metadata
+from gateway.publish import Record
+from gateway.publish.kafka import KafkaPublisher, TopicAdmin, _has_metadata
 from tests.helpers import SECRETS, read_topic, source_configs
 from tests.integration.running import config, envelope, prefix, running, sample, signed
 
@@ -227,3 +229,44 @@ def test_a_connected_publisher_already_knows_every_configured_topic(broker: Brok
             await publisher.close(1.0)
 
     assert asyncio.run(asyncio.wait_for(connect(), 30)) == [True, True, True]
+
+
+def test_gated_wakeups_lose_no_record_reorder_no_key_and_leave_no_record_waiting(
+        broker: Broker) -> None:
+    """kafka-python's I/O thread is woken only when it would sleep past a new batch's linger
+    (gateway.publish.wakeups). Bursts over 16 partitions must all be acknowledged, each key's
+    records in the order sent; and a record sent once the producer has gone idle (its I/O thread
+    asleep for minutes) must still leave at once, not when that thread next wakes."""
+    topics = [f"{prefix()}.t{n}" for n in range(4)]
+    with TopicAdmin([broker.bootstrap]) as admin:
+        for topic in topics:
+            admin.create(topic, 4, 1, {})
+    keys = [f"entity-{n}".encode() for n in range(24)]
+
+    async def publish() -> None:
+        publisher = KafkaPublisher([broker.bootstrap], {"linger_ms": 2})
+        await publisher.start(topics)
+        try:
+            while not publisher.connected:
+                await asyncio.sleep(0.02)
+            gate = publisher.wake_gate
+            assert gate is not None  # this kafka-python is built as the gate expects
+            for burst in range(25):
+                await asyncio.gather(*(
+                    publisher.publish(Record(topics[n % 4], keys[n % 24], b"%d:%d" % (burst, n)), 5.0)
+                    for n in range(48)))
+            while gate.until is None or gate.until < time.monotonic() + 60:  # idle, asleep
+                await asyncio.sleep(0.01)
+            await publisher.publish(Record(topics[0], keys[0], b"after idling"), 2.0)
+        finally:
+            await publisher.close(2.0)
+
+    asyncio.run(asyncio.wait_for(publish(), 60))
+    records = read_topic(broker.bootstrap, topics)
+    assert len(records) == 25 * 48 + 1
+    by_key: dict[bytes, list[bytes]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append(record.value)
+    for n, key in enumerate(keys):
+        sent = [b"%d:%d" % (burst, i) for burst in range(25) for i in range(48) if i % 24 == n]
+        assert by_key[key] == sent + ([b"after idling"] if n == 0 else [])
