@@ -120,7 +120,7 @@ def serve(port: int, config: str) -> None:
     os.environ[httpproto.ENV] = "10"
     uvicorn.run("ceiling:app_factory", factory=True, host="127.0.0.1", port=port,
                 log_level="warning", http="gateway.httpproto:DeadlineProtocol", loop="uvloop",
-                lifespan="on", access_log=False, server_header=False)
+                lifespan="on", access_log=False, server_header=False, proxy_headers=False)
 
 
 def main() -> int:

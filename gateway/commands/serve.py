@@ -151,6 +151,9 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         lifespan="on",
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is the guard's to read, from `trusted_proxies` only (SECURITY.md):
+        # uvicorn's own middleware would believe it from 127.0.0.1 whatever the configuration says.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
     )
     publisher = None

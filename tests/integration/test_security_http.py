@@ -10,16 +10,20 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 
 from gateway.auditlog import read_records
-from tests.helpers import GatewayProcess, config_dict, write_config
+from gateway.config import parse_config
+from gateway.providers import REGISTRY
+from tests.helpers import SECRETS, GatewayProcess, config_dict, write_config
 
 READ_TIMEOUT_SECS = 1.0
 MAX_CONNECTIONS = 4
+ALLOW_ONLY = {"provider": "tlas", "secrets": [SECRETS["tlas"]], "allow_cidrs": ["10.9.9.0/24"]}
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     root = tmp_path_factory.mktemp("security-http")
     data = config_dict(root / "var")
     data["limits"] = {"read_timeout_secs": READ_TIMEOUT_SECS, "max_connections": MAX_CONNECTIONS}
+    data["sources"]["tlas-allow"] = ALLOW_ONLY
     process = GatewayProcess(write_config(root / "gateway.yaml", data)).start()
     try:
         yield process
@@ -191,3 +196,58 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_full_deadline(
         time.sleep(0.6 * READ_TIMEOUT_SECS)  # past the first request's deadline, within its own
         sock.sendall(b"Host: x\r\n\r\n")
         assert statuses(read_response(sock)) == [200]
+
+
+
+def signed_tlas(source: dict[str, object]) -> tuple[bytes, dict[str, str]]:
+    cfg = parse_config({"kafka": {"bootstrap_servers": ["127.0.0.1:9"]},
+                        "sources": {"s": source}}).sources["s"]
+    body = REGISTRY["tlas"].samples["application.submitted"](time.time())
+    return body, REGISTRY["tlas"].sign(cfg, body, time.time())
+
+
+def audited(gateway: GatewayProcess, agent: str) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [r for r in audit_reasons(gateway) if r["user_agent"] == agent]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no audit record for {agent}")
+
+
+def test_x_forwarded_for_from_a_peer_not_in_trusted_proxies_is_not_believed(
+        gateway: GatewayProcess) -> None:
+    """`trusted_proxies: []` (the default): no peer's X-Forwarded-For is believed, the local
+    host's included (a sidecar proxy connects from 127.0.0.1). A forged address inside a source's
+    `allow_cidrs` must not let a request in, and the audit record names the real peer."""
+    body, headers = signed_tlas(ALLOW_ONLY)
+    agent = f"xff-untrusted-{time.monotonic_ns()}"
+    answer = httpx.post(f"{gateway.url}/webhooks/tlas-allow", content=body, timeout=10,
+                        headers={**headers, "X-Forwarded-For": "10.9.9.7", "User-Agent": agent})
+    assert answer.status_code == 401, answer.text
+    record = audited(gateway, agent)
+    assert (record["reason"], record["remote_addr"]) == ("ip_not_allowed", "127.0.0.1")
+
+
+def test_x_forwarded_for_from_a_trusted_proxy_is_the_client(tmp_path: Path) -> None:
+    """With the local host in `trusted_proxies`, its X-Forwarded-For names the client: the one
+    inside `allow_cidrs` gets in (spooled: no broker here), the one outside is refused."""
+    data = config_dict(tmp_path / "var")
+    data["sources"]["tlas-allow"] = ALLOW_ONLY
+    data["trusted_proxies"] = ["127.0.0.1/32"]
+    process = GatewayProcess(write_config(tmp_path / "gateway.yaml", data)).start()
+    try:
+        body, headers = signed_tlas(ALLOW_ONLY)
+        inside = httpx.post(f"{process.url}/webhooks/tlas-allow", content=body, timeout=10,
+                            headers={**headers, "X-Forwarded-For": "203.0.113.5, 10.9.9.7"})
+        agent = f"xff-trusted-{time.monotonic_ns()}"
+        outside = httpx.post(f"{process.url}/webhooks/tlas-allow", content=body, timeout=10,
+                             headers={**headers, "X-Forwarded-For": "10.9.9.7, 203.0.113.5",
+                                      "User-Agent": agent})
+        assert (inside.status_code, inside.json()["status"]) == (202, "spooled"), inside.text
+        assert outside.status_code == 401
+        record = audited(process, agent)
+        assert (record["reason"], record["remote_addr"]) == ("ip_not_allowed", "203.0.113.5")
+    finally:
+        process.stop()
