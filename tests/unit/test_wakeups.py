@@ -25,7 +25,7 @@ def gate() -> tuple[WakeGate, Clock, list[str]]:
 
 
 def test_a_thread_asleep_past_the_new_batchs_linger_is_woken() -> None:
-    g, clock, woken = gate()
+    g, _, woken = gate()
     g.sleeping(5_000)  # nothing lingering: it would sleep 5 s
     g.wake(lambda: woken.append("wake"))
     assert woken == ["wake"]
@@ -41,7 +41,7 @@ def test_a_thread_due_within_linger_is_left_asleep() -> None:
 
 
 def test_exactly_at_linger_is_in_time_and_just_past_it_is_not() -> None:
-    g, clock, woken = gate()
+    g, _, woken = gate()
     g.sleeping(LINGER * 1000)
     g.wake(lambda: woken.append("at"))
     g.sleeping(LINGER * 1000 + 0.5)
@@ -50,7 +50,7 @@ def test_exactly_at_linger_is_in_time_and_just_past_it_is_not() -> None:
 
 
 def test_a_wake_up_while_awake_shortens_the_next_sleep_to_linger_once() -> None:
-    g, clock, woken = gate()
+    g, _, woken = gate()
     g.sleeping(5_000)
     g.awake()
     g.wake(lambda: woken.append("wake"))  # it may have checked the partitions already
