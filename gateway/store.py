@@ -156,7 +156,11 @@ class Store:
             with contextlib.closing(self._connect("FULL")) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
-                _count_marks_once(conn)
+                # The workers of a host open the store at once: one counts, the others wait for it
+                # (about 3 s for 2 million marks; a full table on a slow disk could pass 10 s).
+                conn.execute("PRAGMA busy_timeout=120000")
+                with self._transaction(conn):
+                    _count_marks_once(conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"opening the local store {self.path}: {exc}") from None
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
@@ -503,23 +507,13 @@ class Store:
 
 def _count_marks_once(conn: sqlite3.Connection) -> None:
     """A store from before `seen_seconds` has its marks counted once, through the index on `at`
-    it had instead, which then goes."""
-    # The workers of a host open the store at once: one counts, the others wait for it (about 3 s
-    # for 2 million marks; a full default table on a slow disk could pass the usual 10 s).
-    conn.execute("PRAGMA busy_timeout=120000")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
-                        ).fetchone() is not None:
-            conn.execute("INSERT INTO seen_seconds (second, marks)"
-                         " SELECT CAST(at AS INTEGER), count(*) FROM seen WHERE true GROUP BY 1"
-                         " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
-            conn.execute("DROP INDEX seen_by_age")
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
+    it had instead, which then goes (in the caller's transaction)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
+                    ).fetchone() is not None:
+        conn.execute("INSERT INTO seen_seconds (second, marks)"
+                     " SELECT CAST(at AS INTEGER), count(*) FROM seen WHERE true GROUP BY 1"
+                     " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
+        conn.execute("DROP INDEX seen_by_age")
 
 
 def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
