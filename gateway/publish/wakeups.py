@@ -70,8 +70,7 @@ def install(producer: Any, linger_ms: float) -> WakeGate | None:
     its client's poll). -> the gate, or None when this kafka-python is built otherwise."""
     sender = getattr(producer, "_sender", None)
     client = getattr(sender, "_client", None)
-    if sender is None or not callable(getattr(sender, "wakeup", None)) \
-            or not callable(getattr(client, "poll", None)):
+    if not callable(getattr(sender, "wakeup", None)) or not callable(getattr(client, "poll", None)):
         log.warning("kafka-python's I/O thread is not where expected: its wake-ups are not gated")
         return None
     gate = WakeGate(linger_ms / 1000)

@@ -18,8 +18,8 @@ import pytest
 
 from gateway.auditlog import read_records
 from gateway.config import parse_config
-from gateway.providers import REGISTRY
 from tests.helpers import SECRETS, GatewayProcess, config_dict, write_config
+from tests.integration.running import sample, signed, wait_for
 
 READ_TIMEOUT_SECS = 1.0
 MAX_CONNECTIONS = 4
@@ -200,20 +200,16 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_full_deadline(
 
 
 def signed_tlas(source: dict[str, object]) -> tuple[bytes, dict[str, str]]:
-    cfg = parse_config({"kafka": {"bootstrap_servers": ["127.0.0.1:9"]},
-                        "sources": {"s": source}}).sources["s"]
-    body = REGISTRY["tlas"].samples["application.submitted"](time.time())
-    return body, REGISTRY["tlas"].sign(cfg, body, time.time())
+    cfg = parse_config({**config_dict(Path("var")), "sources": {"tlas-allow": source}})
+    body = sample(cfg, "tlas-allow", "application.submitted")
+    return body, signed(cfg, "tlas-allow", body)
 
 
 def audited(gateway: GatewayProcess, agent: str) -> dict[str, object]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        found = [r for r in audit_reasons(gateway) if r["user_agent"] == agent]
-        if found:
-            return found[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no audit record for {agent}")
+    def found() -> dict[str, object] | None:
+        return next((r for r in audit_reasons(gateway) if r["user_agent"] == agent), None)
+
+    return wait_for(found, 5, f"the audit record of {agent}")
 
 
 def test_x_forwarded_for_from_a_peer_not_in_trusted_proxies_is_not_believed(
