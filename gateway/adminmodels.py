@@ -41,7 +41,7 @@ class EventSummary(Body):
     @classmethod
     def of(cls, event: Event) -> EventSummary:
         return cls(seq=event.seq, id=event.id, source=event.source, type=event.type,
-                   subject=event.subject, status=event.status,  # type: ignore[arg-type]
+                   subject=event.subject, status=event.status,
                    topic=event.topic, partition=event.partition, offset=event.offset,
                    received_at=iso(event.received_at),
                    published_at=iso(event.published_at) if event.published_at else None,

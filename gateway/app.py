@@ -257,7 +257,11 @@ def _on_sighup(reload: Callable[[], None]) -> Callable[[], None]:
         return lambda: None  # test clients run the app in a thread; only the main thread has signals
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, reload)
-    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
 
 
 def _chain_stop_signals(stopping: threading.Event) -> None:

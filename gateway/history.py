@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -135,7 +136,8 @@ class Filter:
 
 def select(conn: sqlite3.Connection, wanted: Filter, limit: int) -> list[Event]:
     """Newest first; at most `limit` rows."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     for column, value in (("source", wanted.source), ("status", wanted.status)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -205,7 +207,7 @@ def counts_since(conn: sqlite3.Connection, since: float) -> dict[tuple[str, str]
     return {(source, status): count for source, status, count in rows}
 
 
-def _event(row: Sequence[object]) -> Event:
+def _event(row: Sequence[Any]) -> Event:  # a row of _COLUMNS, as SQLite returns it
     seq, id_, source, type_, subject, status, topic, partition, offset, received, published, replayed = row
-    return Event(int(seq), str(id_), str(source), type_, subject, str(status), str(topic),  # type: ignore[arg-type]
-                 partition, offset, float(received), published, bool(replayed))  # type: ignore[arg-type]
+    return Event(int(seq), str(id_), str(source), type_, subject, str(status), str(topic),
+                 partition, offset, float(received), published, bool(replayed))

