@@ -13,7 +13,8 @@ $(BIN)/.installed: pyproject.toml
 dev: $(BIN)/.installed          ## run the gateway on the embedded broker with a demo config
 	$(BIN)/webhook-gateway dev
 
-test: $(BIN)/.installed chromium  ## type-check gateway/, then the whole test suite (unit + real broker + browser)
+test: $(BIN)/.installed chromium  ## lint, type-check gateway/, then the whole suite (unit + real broker + browser)
+	$(BIN)/ruff check gateway tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -31,4 +32,4 @@ bench: $(BIN)/.installed        ## gateway vs bare endpoint vs naive peer, one r
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

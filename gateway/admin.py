@@ -45,7 +45,7 @@ from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.publish import Publisher, Unavailable
-from gateway.reload import ReloadError, Reloader, tell_siblings
+from gateway.reload import Reloader, ReloadError, tell_siblings
 from gateway.store import Store, StoreError
 
 Handler = Callable[[Request], Awaitable[Response]]

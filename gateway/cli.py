@@ -7,8 +7,19 @@ import sys
 from collections.abc import Sequence
 
 from gateway import __version__
-from gateway.commands import (audit, check_config, dev, events, replay, schemas, secrets, send, serve,
-                              tail, topics)
+from gateway.commands import (
+    audit,
+    check_config,
+    dev,
+    events,
+    replay,
+    schemas,
+    secrets,
+    send,
+    serve,
+    tail,
+    topics,
+)
 from gateway.errors import ConfigError
 
 COMMANDS = (serve, check_config, dev, send, tail, schemas, topics, audit, secrets, events, replay)

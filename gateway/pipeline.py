@@ -27,8 +27,8 @@ from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
-from gateway.replay import stale
 from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, settled_within
+from gateway.replay import stale
 from gateway.sources import Source, build_sources
 from gateway.store import Store, StoreError
 

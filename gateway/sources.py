@@ -9,9 +9,9 @@ from fnmatch import fnmatchcase
 from functools import partial
 
 from gateway.config import Config, SourceConfig
+from gateway.headers import Headers
 from gateway.providers import REGISTRY
 from gateway.providers.base import Fields, Payload
-from gateway.headers import Headers
 from gateway.verify import Verifier
 
 

@@ -37,6 +37,7 @@ pytest.importorskip("confluent_kafka")
 from confluent_kafka import KafkaError
 
 from gateway.publish.confluent import ConfluentPublisher  # noqa: E402
+
 pytestmark = pytest.mark.kafka
 
 CLIENT = {"client": "confluent-kafka"}

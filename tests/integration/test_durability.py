@@ -25,8 +25,8 @@ import pytest
 from gateway.commands.send import build
 from gateway.config import parse_config
 from gateway.dev.broker import Broker, free_port
-from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
 from gateway.dev.proxy import Proxy
+from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
 from tests.integration import running
 from tests.integration.running import post, readyz
 

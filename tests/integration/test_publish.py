@@ -187,7 +187,7 @@ def test_a_rejected_request_is_audited_not_published(broker: Broker, tmp_path: P
     audits = {json.loads(r.value)["source"]: (r, json.loads(r.value)) for r in records}
     assert sorted(audits) == sorted(REJECTED) and len(records) == len(REJECTED)
     secrets = [s.encode() for s in SECRETS.values()] + [v.encode() for _, v, _ in REJECTED.values()]
-    for source, (header, value, reason) in REJECTED.items():
+    for source, (header, _value, reason) in REJECTED.items():
         record, audit = audits[source]
         assert audit["reason"] == reason
         assert audit["path"] == f"/webhooks/{source}"

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.envelope import DeadLetter, Envelope, encode, encode_envelope, record_headers, record_key
+from gateway.envelope import (
+    DeadLetter,
+    Envelope,
+    encode,
+    encode_envelope,
+    record_headers,
+    record_key,
+)
 from gateway.errors import Unmappable
 from gateway.headers import Headers
 from gateway.map import iso, map_delivery
