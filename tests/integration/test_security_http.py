@@ -198,7 +198,6 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_full_deadline(
         assert statuses(read_response(sock)) == [200]
 
 
-
 def signed_tlas(source: dict[str, object]) -> tuple[bytes, dict[str, str]]:
     cfg = parse_config({**config_dict(Path("var")), "sources": {"tlas-allow": source}})
     body = sample(cfg, "tlas-allow", "application.submitted")
