@@ -76,9 +76,10 @@ def map_delivery(source: Source, headers: Headers, body: bytes, scheme: str,
         return dead_letter(source, body, _not_utf8(body) or Unmappable.TOO_DEEP, received)
     except (msgspec.DecodeError, ValueError):
         return dead_letter(source, body, _not_utf8(body) or Unmappable.NOT_JSON, received)
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) and not (source.batch and isinstance(payload, list)):
         return dead_letter(source, body, Unmappable.NOT_OBJECT, received)
-    fields = source.extract(payload, headers)
+    # A batch provider's pointers start at /0/ (gateway.pointer reads lists too).
+    fields = source.extract(payload, headers)  # type: ignore[arg-type]
     if not fields.type:
         return dead_letter(source, body, Unmappable.MISSING_TYPE, received)
     receivedat = iso(received)

@@ -95,6 +95,11 @@ class Pipeline:
         if not verdict.ok:
             assert verdict.reason is not None
             return self.reject(request, verdict.reason, name, body)
+        reply = source.handshake(request.headers, body) if source.handshake else None
+        if reply is not None:  # an authenticated endpoint handshake: answered, not published
+            answer = Answer(200, reply, Outcome.IGNORED)
+            observe.note(answer, source.provider)
+            return answer
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay

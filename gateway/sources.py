@@ -26,6 +26,9 @@ class Source:
     credential_headers: frozenset[str]
     # event types answered 200 "ignored" whatever `events:` says (GitHub's `ping`)
     ignores: Callable[[str], bool] = lambda event_type: False
+    # an authenticated endpoint handshake (Slack's url_verification) -> its JSON answer, else None
+    handshake: Callable[[Headers, bytes], dict[str, str] | None] | None = None
+    batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
 
     @property
     def path(self) -> str:
@@ -53,6 +56,8 @@ def build_sources(config: Config) -> dict[str, Source]:
             topic=cfg.topic or f"{prefix}.{provider.name}",
             credential_headers=frozenset(h.lower() for h in provider.credential_headers(cfg)),
             ignores=partial(provider.ignores, cfg),
+            handshake=partial(provider.handshake, cfg) if provider.handshake else None,
+            batch=provider.batch,
         )
     return built
 

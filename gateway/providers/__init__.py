@@ -1,4 +1,5 @@
-"""The provider registry: adding a provider is its module, its fixtures, and one line here."""
+"""The provider registry: adding a provider is its module, its fixtures, and one line here;
+adding a preset is one entry in gateway/providers/catalogue/ and its fixtures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from gateway.providers import (
     tlas,
 )
 from gateway.providers.base import Provider
+from gateway.providers.catalogue import PRESETS
+from gateway.providers.preset import provider as from_preset
 
 REGISTRY: dict[str, Provider] = {
     p.name: p
@@ -25,5 +28,6 @@ REGISTRY: dict[str, Provider] = {
         github.PROVIDER,
         stripe.PROVIDER,
         generic.PROVIDER,
+        *(from_preset(preset) for preset in PRESETS),
     )
 }

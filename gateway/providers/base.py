@@ -50,6 +50,13 @@ class Provider:
     extractor: Callable[[Any], Extract] | None = None
     # (source config, event type) -> True to answer 200 "ignored" and not publish (GitHub's `ping`)
     ignores: Callable[[Any, str], bool] = lambda cfg, event_type: False
+    # (event type, now) -> the unsigned headers a sample is sent with (event name, delivery id)
+    sample_headers: Callable[[str, float], dict[str, str]] = lambda event, now: {}
+    # (source config, headers, body) -> the JSON answer to an authenticated endpoint handshake
+    # (Slack's url_verification, Zoom's endpoint.url_validation), or None for a normal delivery
+    handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
+    # the body is a JSON array of events (SendGrid): mapped as one envelope, not dead-lettered
+    batch: bool = False
 
     def extract_for(self, cfg: SourceConfig) -> Extract:
         return self.extractor(cfg) if self.extractor is not None else self.extract

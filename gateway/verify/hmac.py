@@ -13,6 +13,7 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.errors import Reason
 from gateway.headers import Headers
@@ -51,11 +52,26 @@ def any_match(candidates: Sequence[bytes], keys: Sequence[bytes], message: bytes
     return matched
 
 
-def check_tolerance(timestamp: str, now: float, tolerance_secs: float) -> None:
-    """A signed unix timestamp must be within tolerance of now, in either direction."""
-    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-        raise Reject(Reason.INVALID_SIGNATURE)
-    if abs(now - int(timestamp)) > tolerance_secs:
+def check_tolerance(timestamp: str, now: float, tolerance_secs: float, form: str = "unix") -> None:
+    """A signed timestamp must be within tolerance of now, in either direction.
+
+    `form` is how the sender writes it: `unix` seconds, `unix_ms` milliseconds (HubSpot, Webflow)
+    or `rfc3339` (Twitch). Anything else in the header is a bad signature, not a crash.
+    """
+    if form == "rfc3339":
+        try:
+            moment = datetime.fromisoformat(timestamp)
+        except ValueError:
+            raise Reject(Reason.INVALID_SIGNATURE) from None
+        if moment.tzinfo is None:
+            raise Reject(Reason.INVALID_SIGNATURE)
+        seconds = moment.timestamp()
+    else:
+        digits = 15 if form == "unix_ms" else 12
+        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > digits:
+            raise Reject(Reason.INVALID_SIGNATURE)
+        seconds = int(timestamp) / 1000 if form == "unix_ms" else int(timestamp)
+    if abs(now - seconds) > tolerance_secs:
         raise Reject(Reason.STALE_TIMESTAMP)
 
 
@@ -79,12 +95,12 @@ def split_signatures(value: str, prefix: str = "", *, require_prefix: bool = Fal
     return parts
 
 
-def parse_pairs(value: str) -> dict[str, list[str]]:
-    """`t=1700000000,v1=ab..,v1=cd..` (Stripe-style) -> {"t": [...], "v1": [...]}."""
+def parse_pairs(value: str, separator: str = ",") -> dict[str, list[str]]:
+    """`t=1700000000,v1=ab..,v1=cd..` (Stripe-style; Paddle's uses `;`) -> {"t": [...], "v1": [...]}."""
     if len(value) > MAX_SIGNATURE_CHARS:
         raise Reject(Reason.INVALID_SIGNATURE)
     pairs: dict[str, list[str]] = {}
-    for item in value.split(","):
+    for item in value.split(separator):
         name, sep, text = item.strip().partition("=")
         if not sep:
             raise Reject(Reason.INVALID_SIGNATURE)
@@ -103,6 +119,11 @@ class HmacSpec:
     of `key=value` items: the signatures are the values of key `pairs` (e.g. `v1`), and a
     placeholder may also name another key of that header (`{t}.{body}`), which must then appear
     exactly once.
+
+    A placeholder that is neither a header nor a pair comes from `fixed` values the source
+    configures (Square signs the notification URL the provider posts to: `{url}{body}`).
+    `every_header` collects the signatures of `header` and every alias present (DocuSign sends one
+    header per active key) instead of reading the first present only.
     """
 
     header: str
@@ -117,6 +138,9 @@ class HmacSpec:
     require_prefix: bool = False  # skip entries without `prefix` instead of reading them bare
     commas: bool = True  # signatures separated by whitespace or commas; False: whitespace only
     pairs: str | None = None  # the signature key of a `k=v,k=v` header (Stripe's `v1`)
+    pair_separator: str = ","
+    timestamp_format: str = "unix"  # unix | unix_ms | rfc3339 (see check_tolerance)
+    every_header: bool = False
 
     def message(self, request_headers: Headers, body: bytes,
                 values: Mapping[str, str] | None = None) -> bytes:
@@ -139,10 +163,11 @@ class HmacSpec:
         return b"".join(parts)
 
     def check(self, request_headers: Headers, body: bytes, now: float,
-              keys: Sequence[bytes]) -> None:
+              keys: Sequence[bytes], fixed: Mapping[str, str] | None = None) -> None:
         """Raise Reject unless one signature in the header matches one key."""
-        value = required(request_headers, self.header, *self.aliases)
-        texts, values = self._signatures(value)
+        texts, values = self._signatures(self._values(request_headers))
+        if fixed:
+            values = {**values, **fixed}
         candidates = [raw for text in texts for raw in decode_signature(text, self.encodings)]
         message = self.message(request_headers, body, values)
         if not any_match(candidates, keys, message, self.algorithm):
@@ -150,7 +175,16 @@ class HmacSpec:
         # The signature is checked first, so an attacker cannot learn anything from the clock.
         if self.timestamp is not None:
             stamp = self._part(self.timestamp, request_headers, dict(self.headers), values)
-            check_tolerance(stamp, now, self.tolerance_secs)
+            check_tolerance(stamp, now, self.tolerance_secs, self.timestamp_format)
+
+    def _values(self, request_headers: Headers) -> str:
+        if not self.every_header:
+            return required(request_headers, self.header, *self.aliases)
+        found = [request_headers.one(name) for name in (self.header, *self.aliases)]
+        present = " ".join(value.strip() for value in found if value and value.strip())
+        if not present:
+            raise Reject(Reason.MISSING_SIGNATURE)
+        return present
 
     def sign(self, key: bytes, body: bytes, request_headers: Headers,
              values: Mapping[str, str] | None = None) -> str:
@@ -166,7 +200,7 @@ class HmacSpec:
             texts = split_signatures(value, self.prefix, require_prefix=self.require_prefix,
                                      commas=self.commas)
             return texts, {}
-        pairs = parse_pairs(value)
+        pairs = parse_pairs(value, self.pair_separator)
         texts = pairs.pop(self.pairs, [])
         if not texts or len(texts) > MAX_SIGNATURES:
             raise Reject(Reason.INVALID_SIGNATURE)
@@ -174,8 +208,9 @@ class HmacSpec:
 
     def _part(self, placeholder: str, request_headers: Headers, names: dict[str, str],
               values: Mapping[str, str] | None) -> str:
-        if self.pairs is not None and placeholder not in names:
-            # From the signature header itself: absent or repeated (`t=1,t=2`) is a bad signature.
+        if placeholder not in names:
+            # From the signature header itself (absent or repeated `t=1,t=2` is a bad signature)
+            # or a value the source configures.
             if values is None or placeholder not in values:
                 raise Reject(Reason.INVALID_SIGNATURE)
             return values[placeholder]

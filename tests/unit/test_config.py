@@ -146,8 +146,8 @@ def test_auth_none_is_warned_about() -> None:
 # -- each mistake, one clear message naming the place ------------------------------------------------
 
 def test_unknown_provider() -> None:
-    message = problem({"sources": {"shop": {"provider": "shopify", "secrets": ["x"]}}})
-    assert "sources.shop.provider" in message and "'shopify'" in message and "iof" in message
+    message = problem({"sources": {"shop": {"provider": "shopfiy", "secrets": ["x"]}}})
+    assert "sources.shop.provider" in message and "'shopfiy'" in message and "shopify" in message
 
 
 def test_missing_provider() -> None:
