@@ -27,7 +27,7 @@ from gateway.auditlog import AuditLog
 from gateway.config import Config
 from gateway.drain import Drainer
 from gateway.errors import Outcome, Reason
-from gateway.guard import Guard
+from gateway.guard import HEAD_TOO_LARGE_KEY, Guard
 from gateway.headers import Headers
 from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
 from gateway.observe import Observe
@@ -35,7 +35,7 @@ from gateway.pipeline import Answer, Pipeline
 from gateway.publish import Publisher
 from gateway.publish.backend import worker_publisher
 from gateway.reload import Reloader
-from gateway.sources import build_sources, topics
+from gateway.sources import topics
 from gateway.store import Store
 
 log = logging.getLogger("gateway.http")
@@ -89,7 +89,8 @@ class _Gateway(Starlette):
     webhooks: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _webhook_path(scope["path"]):
+        if scope["type"] == "http" and (scope["method"] == "POST" and _webhook_path(scope["path"])
+                                        or HEAD_TOO_LARGE_KEY in scope.get("extensions", {})):
             scope["app"] = self
             await self.webhooks(scope, receive, send)
             return
@@ -145,27 +146,27 @@ def create_app(config: Config, publisher: Publisher | None = None,
                   history_max_rows=storage.history_max_rows)
     metrics = Metrics(config.sources)
     drainer = Drainer(store, publisher, storage.path / "drain.lock", metrics)
-    credential_headers = frozenset().union(*(s.credential_headers for s in build_sources(config).values()))
+    # The redaction comes with each record from the pipeline's current runtime (gateway.runtime).
     auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
-                      install_salt(storage.path), credential_headers,
-                      auditlog=AuditLog(storage.path / "audit"), secrets=secret_values(config))
+                      install_salt(storage.path), frozenset(), auditlog=AuditLog(storage.path / "audit"))
     pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake,
                         metrics=metrics)
+    metrics.known = lambda: pipeline.runtime.sources  # labels follow reloads
     reloader = Reloader(config, pipeline, metrics)
     spool_gauges = SpoolCollector(store.depth, clock)
-    default_limit = max(s.config.max_body_bytes for s in pipeline.sources.values())
     stopping = threading.Event()
     in_flight = [0]  # webhook requests being handled, for /readyz (shutdown waits for them)
 
     async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
         name = scope["path"][len(WEBHOOKS):]
-        source = pipeline.sources.get(name)
+        runtime = pipeline.runtime
+        source = runtime.sources.get(name)
         headers = Headers(scope["headers"])
         client = scope.get("client")
         info = RequestInfo(scope["method"], scope["path"], client[0] if client else None, headers)
         try:
-            body = await read_body(receive, headers,
-                                   source.config.max_body_bytes if source else default_limit)
+            body = await read_body(receive, headers, source.config.max_body_bytes if source
+                                   else runtime.default_max_body_bytes)
         except BodyTooLarge as too_large:
             answer = pipeline.reject(info, Reason.BODY_TOO_LARGE, name, b"", too_large.size)
             answer.headers["Connection"] = "close"  # the rest of the body is never read

@@ -48,6 +48,29 @@ class RequestInfo(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gatew
     headers: Headers
 
 
+class Redaction:
+    """What must never be written in clear, from one configuration: the credential header names
+    and every configured secret value. Built with the configuration (gateway.runtime) and
+    replaced with it on reload, so a rotated-in secret is redacted from its first request."""
+
+    def __init__(self, headers: Iterable[str] = (), secrets: Iterable[bytes] = ()) -> None:
+        self.headers = ALWAYS_REDACTED | frozenset(h.lower() for h in headers)
+        # Shorter values would match by chance (and the config refuses them for keys anyway).
+        self.secrets = tuple(sorted({s.decode("latin-1") for s in secrets if len(s) >= 4},
+                                    key=len, reverse=True))
+
+    def sensitive(self, name: str, value: str) -> bool:
+        return (name in self.headers or CREDENTIAL_LIKE.search(name) is not None
+                or any(secret in value for secret in self.secrets))
+
+    def scrub(self, text: str) -> str:
+        """`text` with every configured secret in it replaced (a URL, a user agent, a name)."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+
 def install_salt(storage: Path) -> bytes:
     """A random per-install salt, kept beside the other state so fingerprints stay comparable.
 
@@ -82,10 +105,9 @@ class Auditor:
         self._topic = topic
         self._publisher = publisher
         self._salt = salt
-        self._redacted = ALWAYS_REDACTED | redacted
+        self.redaction = Redaction(redacted, secrets)  # without a runtime's (unit tests)
         self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
-        self._secrets = tuple(s.decode("latin-1") for s in secrets if len(s) >= 4)
         self.log = auditlog
         self.shipper = Shipper(auditlog, publisher, topic, timeout) if auditlog else None
         self.counts: Counter[tuple[str, str]] = Counter()  # (source, reason) -> rejections
@@ -96,43 +118,47 @@ class Auditor:
             self.log.open()
             self.shipper.start()
 
-    def _sensitive(self, name: str, value: str) -> bool:
-        return (name in self._redacted or CREDENTIAL_LIKE.search(name) is not None
-                or any(secret in value for secret in self._secrets))
-
     def fingerprint(self, value: str) -> str:
         return "fp:" + hmac.new(self._salt, value.encode("latin-1", "replace"), hashlib.sha256).hexdigest()[:8]
 
     def build(self, request: RequestInfo, reason: Reason, source: str, provider: str | None,
-              body: bytes, body_size: int) -> AuditRecord:
+              body: bytes, body_size: int, redaction: Redaction | None = None,
+              repeats: int = 0) -> AuditRecord:
+        redact = redaction or self.redaction
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
+            name = redact.scrub(name[:MAX_HEADER_CHARS])
             if name not in headers and len(headers) >= MAX_HEADERS:
                 continue
-            if self._sensitive(name, value):
+            if redact.sensitive(name, value):
                 value = self.fingerprint(value)
             elif len(value) > MAX_HEADER_CHARS:
                 value = value[:MAX_HEADER_CHARS] + "..."
             headers[name] = value if name not in headers else headers[name] + ", " + value
+        path = redact.scrub(request.path)  # a request to /webhooks/<secret> must not keep it
         return AuditRecord(
             id=str(uuid.uuid4()),
             at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            source=source[:MAX_SOURCE_CHARS],
+            source=redact.scrub(source)[:MAX_SOURCE_CHARS],
             provider=provider,
             reason=reason.value,
             remote_addr=request.remote_addr,
             user_agent=headers.get("user-agent"),
-            method=request.method,
-            path=request.path[:MAX_HEADER_CHARS],
+            method=redact.scrub(request.method[:16]),
+            path=path[:MAX_HEADER_CHARS],
             body_sha256=hashlib.sha256(body).hexdigest(),
             body_size=body_size,
             headers=headers,
+            repeats=repeats,
         )
 
     def record(self, request: RequestInfo, reason: Reason, source: str, provider: str | None,
-               body: bytes, body_size: int) -> AuditRecord:
-        """Log the rejection and keep its record (local log, then Kafka) without holding up the answer."""
-        record = self.build(request, reason, source, provider, body, body_size)
+               body: bytes, body_size: int, redaction: Redaction | None = None,
+               repeats: int = 0) -> AuditRecord:
+        """Log the rejection and keep its record (local log, then Kafka) without holding up the
+        answer. `repeats`: earlier rejections of the same kind folded into this record."""
+        record = self.build(request, reason, source, provider, body, body_size, redaction, repeats)
+        source = record.source
         self.counts[(source, record.reason)] += 1
         log.info("rejected request", extra={"reason": record.reason, "source": source,
                                             "remote_addr": record.remote_addr, "audit_id": record.id})

@@ -122,10 +122,12 @@ class Bucket(Model):
 
 
 class RateLimit(Model):
-    """Generous defaults: a provider redelivering a backlog after an outage bursts legitimately,
-    and a 429 only delays it (the provider retries). `null` turns a bucket off."""
+    """`per_client` is checked before verification, per source and client address: only the
+    address's own requests spend it. `per_source` counts authenticated events only, after
+    verification, so failed requests never spend it; off by default, since a provider
+    redelivering a backlog bursts legitimately and a 429 only delays it. `null` turns a bucket off."""
 
-    per_source: Bucket | None = Bucket(rate_per_sec=500, burst=1000)
+    per_source: Bucket | None = None
     per_client: Bucket | None = Bucket(rate_per_sec=100, burst=200)
 
 
@@ -133,9 +135,14 @@ class Limits(Model):
     """Abuse limits for every source (a source may override `rate_limit`); see SECURITY.md."""
 
     rate_limit: RateLimit = RateLimit()
+    # Failed verifications an address may make: past the burst its failures are answered 429
+    # (and audited in aggregate) until a token refills. Its valid events still get through.
+    failed_auth: Bucket | None = Bucket(rate_per_sec=1, burst=20)
     read_timeout_secs: float = Field(10.0, gt=0, le=600)  # headers + body must arrive within it
+    # Request line + headers, enforced while they arrive: over it, 431 and the connection closed.
+    max_header_bytes: int = Field(65_536, ge=1024, le=16 * 1_048_576)
     max_connections: int = Field(1000, ge=1)  # uvicorn's limit_concurrency: beyond it, 503
-    max_clients_tracked: int = Field(100_000, ge=100)  # per-client buckets kept (LRU)
+    max_clients_tracked: int = Field(100_000, ge=100)  # per-address buckets kept (LRU)
 
 
 class NoneAuth(Model):

@@ -45,7 +45,7 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     body_base64: str
 
 
-class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One rejected request, for security teams. Credential headers hold fingerprints, not values."""
 
     id: str
@@ -60,6 +60,9 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     body_sha256: str
     body_size: int
     headers: dict[str, str]
+    # Rejections of the same client, source and reason folded into this record instead of written
+    # one by one: a penalised address is recorded at most once a second (SECURITY.md).
+    repeats: int = 0
 
 
 _encoder = msgspec.json.Encoder()

@@ -1,8 +1,11 @@
 """Plain ASGI middleware in front of `/webhooks/{source}`: the abuse limits, applied before the
 request's body is read or any signature checked (SECURITY.md).
 
-    client address (X-Forwarded-For only from trusted proxies) -> CIDR allowlist -> rate limit
-    -> body read within the request deadline -> the app
+    client address (X-Forwarded-For only from trusted proxies) -> CIDR allowlist
+    -> the address's own request bucket -> body read within the request deadline -> the app
+
+Nothing here is shared between client addresses (gateway.limits says why). The limits come from
+the pipeline's current runtime, read once per request, so a reload applies them whole.
 
 The body is buffered here (bounded by the source's `max_body_bytes`) so that a slow sender is cut
 off with a 408 and an audit record instead of holding a connection and a task forever; the app
@@ -24,7 +27,7 @@ from gateway.audit import RequestInfo
 from gateway.config import Config
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.limits import RateLimiter, allowed, client_address, retry_after
+from gateway.limits import allowed, client_address
 from gateway.pipeline import Answer, Pipeline
 
 log = logging.getLogger("gateway.guard")
@@ -36,6 +39,10 @@ PREFIX = "/webhooks/"
 # one-item list that turns True once it has (then reading the body cannot wait: no timer needed).
 DEADLINE_KEY = "gateway.request_deadline"
 ARRIVED_KEY = "gateway.body_arrived"
+# Set by gateway.httpproto on a request whose line + headers passed `limits.max_header_bytes`
+# (the bytes received): the request as parsed so far, answered 431 and audited here.
+HEAD_TOO_LARGE_KEY = "gateway.head_too_large"
+_ERRORS = {408: "request timeout", 431: "request header fields too large"}
 _encode = msgspec.json.Encoder().encode
 
 
@@ -48,36 +55,36 @@ class Guard:
         self.app = app
         self.deliver = deliver
         self.pipeline = pipeline
-        self.trusted = list(config.trusted_proxies)
-        self.read_timeout = config.limits.read_timeout_secs
-        self.limiter = RateLimiter(
-            {name: s.rate_limit for name, s in config.sources.items() if s.rate_limit is not None},
-            config.limits.rate_limit, config.limits.max_clients_tracked)
-        self.default_limit = max(s.max_body_bytes for s in config.sources.values())
+        self.read_timeout = config.limits.read_timeout_secs  # uvicorn's too: a restart applies it
         self.timeouts = 0  # requests cut off because their body did not arrive in time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head_size = scope.get("extensions", {}).get(HEAD_TOO_LARGE_KEY) if scope["type"] == "http" else None
+        if head_size is not None:  # whatever its path: nothing else may see a request cut short
+            await self._head_too_large(scope, send, head_size)
+            return
         name = scope["path"][len(PREFIX):] if scope["type"] == "http" else ""
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX) or not name or "/" in name:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope["headers"])
+        runtime = self.pipeline.runtime
         peer = scope["client"][0] if scope.get("client") else None
-        client = client_address(peer, headers.getlist("x-forwarded-for"), self.trusted)
+        client = client_address(peer, headers.getlist("x-forwarded-for"), runtime.trusted_proxies)
         if client != peer:  # the app, its audit records and its logs see the real client
             scope = {**scope, "client": (client, 0)}
-        source = self.pipeline.sources.get(name)
+        source = runtime.sources.get(name)
         info = RequestInfo(scope["method"], scope["path"], client, headers)
         declared = _content_length(headers)
         if source is not None and not allowed(client, source.config.allow_cidrs):
             await self._reject(scope, send, info, Reason.IP_NOT_ALLOWED, name, declared)
             return
-        wait = self.limiter.check(name if source is not None else None, client)
-        if wait:
+        refused = runtime.limiter.admit(name if source is not None else None, client)
+        if refused is not None:
             await self._reject(scope, send, info, Reason.RATE_LIMITED, name, declared,
-                               {"Retry-After": retry_after(wait)})
+                               wait=refused.wait, repeats=refused.repeats)
             return
-        limit = source.config.max_body_bytes if source is not None else self.default_limit
+        limit = source.config.max_body_bytes if source is not None else runtime.default_max_body_bytes
         if declared is not None and declared > limit:
             await self.app(scope, receive, send)  # the app refuses it from the header alone
             return
@@ -124,12 +131,23 @@ class Guard:
 
         await self.app(scope, replay, send)
 
+    async def _head_too_large(self, scope: Scope, send: Send, size: int) -> None:
+        headers = Headers(scope["headers"])
+        runtime = self.pipeline.runtime
+        peer = scope["client"][0] if scope.get("client") else None
+        client = client_address(peer, headers.getlist("x-forwarded-for"), runtime.trusted_proxies)
+        path = scope["path"]
+        name = path[len(PREFIX):] if path.startswith(PREFIX) else path
+        info = RequestInfo(scope["method"], path, client, headers)
+        await self._reject(scope, send, info, Reason.MALFORMED_REQUEST, name, size, status=431)
+
     async def _reject(self, scope: Scope, send: Send, info: RequestInfo, reason: Reason, name: str,
-                      size: int | None, headers: dict[str, str] | None = None, body: bytes = b"",
-                      status: int | None = None) -> None:
-        answer: Answer = self.pipeline.reject(info, reason, name, body, size or len(body))
-        extra = {**answer.headers, **(headers or {}), "Connection": "close"}  # the body stays unread
-        payload = answer.body if status is None else {"error": "request timeout"}
+                      size: int | None, body: bytes = b"", status: int | None = None,
+                      wait: float = 1.0, repeats: int | None = 0) -> None:
+        answer: Answer = self.pipeline.reject(info, reason, name, body, size or len(body), wait,
+                                              repeats)
+        extra = {**answer.headers, "Connection": "close"}  # the body stays unread
+        payload = answer.body if status is None else {"error": _ERRORS[status]}
         response = Response(_encode(payload), status or answer.status, extra, "application/json")
         await response(scope, _no_receive, send)
 

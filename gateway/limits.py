@@ -1,7 +1,18 @@
-"""Abuse limits as small pure pieces: token buckets, the client address, the CIDR allowlist.
+"""Abuse limits as small pure pieces: token buckets, the limiter, the client address, the CIDR
+allowlist (SECURITY.md).
 
-`gateway.guard` applies them to each webhook request before its body is read, so a flood costs
-a dictionary lookup and a rejection, never a signature check, JSON parsing or Kafka work.
+Before a request is verified, only the client's own address can refuse it: its request bucket
+(`rate_limit.per_client`, per source and address). Nothing shared between addresses is spent
+before verification, because a shared budget is exactly what a flood from many addresses
+spends: a stranger must never be able to make a provider's valid event wait.
+
+After verification:
+- a failure takes a token from the address's failure bucket (`failed_auth`); an address with
+  none left is *penalised* for a while: its failures are answered 429 and audited in aggregate.
+  Its requests are still verified (one HMAC over a bounded body), so a provider that shares an
+  address with an attacker (a NAT, an untrusted proxy) still gets its valid events through;
+- an authenticated event takes a token from its source's bucket (`rate_limit.per_source`), off
+  by default: a provider redelivering a backlog bursts legitimately.
 """
 
 from __future__ import annotations
@@ -11,10 +22,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import NamedTuple
 
 from gateway.config import Bucket, RateLimit
 
 Network = IPv4Network | IPv6Network
+AUDIT_EVERY_SECS = 1.0  # a penalised address's failures: one full audit record a second
 
 
 class TokenBucket:
@@ -28,59 +41,105 @@ class TokenBucket:
         self.tokens = self.burst
         self.updated = now
 
-    def take(self, now: float) -> float:
-        """0 when a token was taken, else the seconds until one will be there."""
+    def refill(self, now: float) -> float:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1:
+        return self.tokens
+
+    def take(self, now: float) -> float:
+        """0 when a token was taken, else the seconds until one will be there."""
+        if self.refill(now) >= 1:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
 
 
-class RateLimiter:
-    """A bucket per source and a bucket per (source, client address).
+class Tracked(TokenBucket):
+    """An address's bucket, and what its aggregated audit records have folded in."""
 
-    Client buckets are kept in LRU order and capped at `max_clients`, so an attacker rotating
-    addresses costs bounded memory (the evicted client simply starts again with a full bucket).
-    Requests to unknown sources share the pseudo-source "" so random paths are limited too.
-    """
+    __slots__ = ("audited", "folded")
 
-    def __init__(self, limits: dict[str, RateLimit], default: RateLimit, max_clients: int = 100_000,
+    def __init__(self, spec: Bucket, now: float) -> None:
+        super().__init__(spec, now)
+        self.audited = -math.inf  # when its last full audit record was written
+        self.folded = 0  # refusals since then that were counted, not written
+
+
+class Refused(NamedTuple):
+    wait: float  # seconds until the address has a token again (Retry-After)
+    repeats: int | None  # None: count it only; else write a record folding in this many before
+
+
+class _Lru(OrderedDict[object, Tracked]):
+    """Buckets by key, the least recently used dropped past `cap`: an attacker rotating addresses
+    costs bounded memory (an evicted address simply starts again with a full bucket)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def take(self, key: object, spec: Bucket, now: float) -> Refused | None:
+        bucket = self.get(key)
+        if bucket is None:
+            bucket = self[key] = Tracked(spec, now)
+            if len(self) > self.cap:
+                self.popitem(last=False)
+        else:
+            self.move_to_end(key)
+        wait = bucket.take(now)
+        if not wait:
+            return None
+        if now - bucket.audited < AUDIT_EVERY_SECS:
+            bucket.folded += 1
+            return Refused(wait, None)
+        folded, bucket.audited, bucket.folded = bucket.folded, now, 0
+        return Refused(wait, folded)
+
+
+class Limiter:
+    """The limits of one configuration (built with it, replaced whole on reload). Refusals of
+    one address are audited in aggregate: one full record a second, folding in the rest."""
+
+    def __init__(self, limits: dict[str, RateLimit], default: RateLimit,
+                 failed_auth: Bucket | None = None, max_clients: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
         self._default = default
-        self._max_clients = max_clients
+        self._failed_auth = failed_auth
         self._clock = clock
         self._sources: dict[str, TokenBucket] = {}
-        self._clients: OrderedDict[tuple[str, str], TokenBucket] = OrderedDict()
+        self._clients = _Lru(max_clients)  # (source, address) -> request bucket
+        self._failures = _Lru(max_clients)  # address -> failure bucket
 
-    def check(self, source: str | None, client: str | None) -> float:
-        """0 when the request may go on, else the seconds to wait (for Retry-After)."""
-        name = source or ""
-        limit = self._limits.get(name) or self._default
+    def _limit(self, source: str | None) -> RateLimit:
+        return self._limits.get(source or "") or self._default
+
+    def admit(self, source: str | None, client: str | None) -> Refused | None:
+        """Before verification: None when the client's own request bucket for this source has a
+        token. Requests to unknown sources share the pseudo-source ""."""
+        spec = self._limit(source).per_client
+        if spec is None or client is None:
+            return None
+        return self._clients.take((source or "", client), spec, self._clock())
+
+    def failed(self, client: str | None) -> Refused | None:
+        """After a failed verification: None for an ordinary rejection (401, a full record), or
+        the refusal of an address past its failure budget (answered 429)."""
+        spec = self._failed_auth
+        if spec is None or client is None:
+            return None
+        return self._failures.take(client, spec, self._clock())
+
+    def authenticated(self, source: str) -> float:
+        """After verification: 0, or the seconds until the source's own bucket has a token."""
+        spec = self._limit(source).per_source
+        if spec is None:
+            return 0.0
         now = self._clock()
-        wait = 0.0
-        if limit.per_client is not None and client is not None:
-            wait = self._client_bucket(name, client, limit.per_client, now).take(now)
-        if wait == 0.0 and limit.per_source is not None:
-            # A client already over its own limit does not use up the source's shared tokens.
-            bucket = self._sources.get(name)
-            if bucket is None:
-                bucket = self._sources[name] = TokenBucket(limit.per_source, now)
-            wait = bucket.take(now)
-        return wait
-
-    def _client_bucket(self, source: str, client: str, spec: Bucket, now: float) -> TokenBucket:
-        key = (source, client)
-        bucket = self._clients.get(key)
+        bucket = self._sources.get(source)
         if bucket is None:
-            bucket = self._clients[key] = TokenBucket(spec, now)
-            if len(self._clients) > self._max_clients:
-                self._clients.popitem(last=False)
-        else:
-            self._clients.move_to_end(key)
-        return bucket
+            bucket = self._sources[source] = TokenBucket(spec, now)
+        return bucket.take(now)
 
 
 def retry_after(wait: float) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -40,6 +40,8 @@ class Metrics:
 
     def __init__(self, sources: Iterable[str]) -> None:
         self.sources = frozenset(sources)
+        # The configured source names now: the app points this at its current runtime's.
+        self.known: Callable[[], Container[str]] = lambda: self.sources
         shared = multiprocess()
         # Multiprocess mode: samples live in files, not in a registry (a scrape reads them all).
         self.registry: CollectorRegistry | None = None if shared else CollectorRegistry()
@@ -84,7 +86,7 @@ class Metrics:
 
     def source(self, name: str) -> str:
         """A label value: the configured name, or `unknown` (the URL segment is attacker-chosen)."""
-        return name if name in self.sources else UNKNOWN
+        return name if name in self.known() else UNKNOWN
 
     def answered(self, name: str, outcome: Outcome, reason: Reason | None) -> None:
         source = self.source(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import msgspec
@@ -25,11 +25,13 @@ from gateway.config import Config
 from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
+from gateway.limits import retry_after
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
 from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, settled_within
 from gateway.replay import stale
-from gateway.sources import Source, build_sources
+from gateway.runtime import Runtime, build
+from gateway.sources import Source
 from gateway.store import Store, StoreError
 
 RETRY_AFTER_SECS = 10
@@ -47,10 +49,10 @@ class Answer(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.pu
     reason: Reason | None = None
 
 
-def rejected(reason: Reason) -> Answer:
+def rejected(reason: Reason, wait: float = 1.0) -> Answer:
     """One generic body per status: a sender learns nothing about why a check failed."""
     status = _STATUS.get(reason, 401)
-    headers = {"Retry-After": "1"} if status == 429 else {}
+    headers = {"Retry-After": retry_after(wait)} if status == 429 else {}
     return Answer(status, {"error": _ERROR[status]}, Outcome.REJECTED, headers, reason)
 
 
@@ -63,9 +65,9 @@ class Pipeline:
     def __init__(self, config: Config, publisher: Publisher, auditor: Auditor, store: Store,
                  clock: Callable[[], float] = time.time, on_spooled: Callable[[], None] = lambda: None,
                  metrics: Metrics | None = None) -> None:
-        self.config = config
-        # Replaced whole (never mutated) by a reload: a request sees the old dict or the new one.
-        self.sources: dict[str, Source] = build_sources(config)
+        # Everything built from the configuration, replaced whole (never mutated) by a reload:
+        # a request sees the old one or the new one (gateway.runtime).
+        self.runtime: Runtime = build(config)
         self.metrics = metrics
         self.publisher = publisher
         self.auditor = auditor
@@ -77,24 +79,51 @@ class Pipeline:
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
 
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        return self.runtime.sources
+
     def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
-               body_size: int | None = None) -> Answer:
-        source = self.sources.get(name)
-        self.auditor.record(request, reason, name, source.provider if source else None, body,
-                            len(body) if body_size is None else body_size)
-        answer = rejected(reason)
+               body_size: int | None = None, wait: float = 1.0, repeats: int | None = 0,
+               runtime: Runtime | None = None) -> Answer:
+        """Audit (unless `repeats` is None: counted only) and answer a rejection."""
+        runtime = runtime or self.runtime
+        source = runtime.sources.get(name)
+        if repeats is not None:
+            self.auditor.record(request, reason, name, source.provider if source else None, body,
+                                len(body) if body_size is None else body_size, runtime.redaction,
+                                repeats)
+        answer = rejected(reason, wait)
         observe.note(answer, source.provider if source else None)
         return answer
 
+    def _failed(self, runtime: Runtime, request: RequestInfo, reason: Reason, name: str,
+                body: bytes) -> Answer:
+        """A request that failed verification (or named no source). An address past its failure
+        budget gets 429, and its failures are audited in aggregate (gateway.limits)."""
+        refused = runtime.limiter.failed(request.remote_addr)
+        if refused is None:
+            return self.reject(request, reason, name, body, runtime=runtime)
+        return self.reject(request, Reason.RATE_LIMITED, name, body, wait=refused.wait,
+                           repeats=refused.repeats, runtime=runtime)
+
     async def handle(self, name: str, request: RequestInfo, body: bytes) -> Answer:
-        source = self.sources.get(name)
+        runtime = self.runtime  # one configuration for the whole request
+        source = runtime.sources.get(name)
         if source is None:
-            return self.reject(request, Reason.UNKNOWN_SOURCE, name, body)
+            return self._failed(runtime, request, Reason.UNKNOWN_SOURCE, name, body)
         now = self.clock()
         verdict = source.verify(request.headers, body, now)
         if not verdict.ok:
             assert verdict.reason is not None
-            return self.reject(request, verdict.reason, name, body)
+            return self._failed(runtime, request, verdict.reason, name, body)
+        wait = runtime.limiter.authenticated(name)
+        if wait:
+            return self.reject(request, Reason.RATE_LIMITED, name, body, wait=wait, runtime=runtime)
         reply = source.handshake(request.headers, body) if source.handshake else None
         if reply is not None:  # an authenticated endpoint handshake: answered, not published
             answer = Answer(200, reply, Outcome.IGNORED)
@@ -103,7 +132,7 @@ class Pipeline:
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay
-            return self.reject(request, Reason.STALE_TIMESTAMP, name, body)
+            return self._failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             answer = Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
         else:

@@ -1,14 +1,16 @@
 """Reload without restart: SIGHUP or POST /admin/reload re-reads the configuration file.
 
-The new file is loaded and validated, and every source built from it (verifiers with their
-secrets bound), before anything changes; then the pipeline's source map is replaced in one
-assignment. A request already past its source lookup finishes with the source it looked up; the
-next one sees the new map. A file that cannot be used changes nothing: the old configuration keeps
-serving and the message says what is wrong.
+The new file is loaded and validated, and everything derived from it built by the same function
+as at start-up (gateway.runtime: sources with their secrets bound, limits, the audit redaction,
+trusted proxies), before anything changes; then the pipeline's runtime is replaced in one
+assignment. A request already under way finishes with the runtime it started with; the next one
+sees the new one. A file that cannot be used changes nothing: the old configuration keeps serving
+and the message says what is wrong.
 
-What a reload applies: `sources:` (secrets, auth, events, topic, body limit, tolerance, allowlist).
-Other sections (listen, kafka, storage, admin, limits, trusted_proxies) are read at start-up only;
-a reload that changes them says so (`restart_required`) and applies the sources all the same.
+What a reload applies: `sources:`, `limits.rate_limit`, `limits.failed_auth`,
+`limits.max_clients_tracked` and `trusted_proxies` (the limits start with full buckets). The rest
+(`runtime.RESTART_ONLY`: listen, kafka, storage, admin and uvicorn's own limits) is read at
+start-up only; a reload that changes it says so (`restart_required`) and applies the rest.
 
 With several workers each process reloads itself: the supervisor forwards SIGHUP to every worker
 (gateway.commands.serve), and POST /admin/reload on one worker signals the supervisor likewise.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway import logs
 from gateway.audit import secret_values
@@ -27,11 +29,10 @@ from gateway.config import Config, load_config
 from gateway.errors import ConfigError
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
-from gateway.sources import build_sources
+from gateway.runtime import build, in_force, restart_required
 
 log = logging.getLogger("gateway.reload")
 WORKERS_ENV = "WEBHOOK_GATEWAY_WORKERS"
-STARTUP_ONLY = ("listen", "kafka", "storage", "admin", "limits", "trusted_proxies")
 
 
 class ReloadError(Exception):
@@ -57,18 +58,16 @@ class Reloader:
             raise ReloadError("reloading the configuration: the gateway was not started from a file")
         try:
             new = load_config(self.config.path)
-            sources = build_sources(new)
+            runtime = build(in_force(self.config, new))
         except ConfigError as exc:
             self._count("rejected")
             log.error("reloading the configuration: %s; the previous configuration keeps serving", exc,
                       extra={"event": "config_rejected"})
             raise ReloadError(f"reloading the configuration: {exc}") from None
-        restart = [name for name in STARTUP_ONLY if getattr(new, name) != getattr(self.config, name)]
-        self.config = replace(self.config, sources=new.sources, warnings=new.warnings)
-        self.pipeline.config = self.config
-        self.pipeline.sources = sources  # one assignment: each request sees the old map or the new
-        if self.metrics is not None:
-            self.metrics.sources = frozenset(sources)
+        restart = restart_required(self.config, new)
+        self.pipeline.runtime = runtime  # one assignment: each request sees the old or the new
+        self.config = runtime.config
+        sources = runtime.sources
         logs.redact_secrets(secret_values(new))
         self._count("ok")
         for warning in new.warnings:

@@ -137,6 +137,7 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
         # Before any worker imports prometheus-client: each writes its samples there (gateway.metrics).
         os.environ[MULTIPROC_ENV] = clear_multiprocess_dir(config.storage.path / "metrics")
     os.environ[httpproto.ENV] = str(config.limits.read_timeout_secs)  # read by every worker
+    os.environ[httpproto.HEAD_ENV] = str(config.limits.max_header_bytes)
     uv_config = uvicorn.Config(
         "gateway.commands.serve:app_factory",
         factory=True,

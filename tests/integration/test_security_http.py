@@ -126,7 +126,9 @@ def test_slow_headers_are_cut_off(gateway: GatewayProcess) -> None:
                 closed = True
                 break
     assert closed, "the gateway kept a connection whose headers never finished"
-    assert "request headers from 127.0.0.1 not received" in gateway.log.read_text()
+    # The log line is written by the log writer thread: wait for it, never read it once.
+    wait_for(lambda: "request headers from 127.0.0.1 not received" in gateway.log.read_text(), 5,
+             "the log line of the cut-off connection")
 
 
 def test_slow_body_gets_408_and_is_audited(gateway: GatewayProcess) -> None:
@@ -139,12 +141,8 @@ def test_slow_body_gets_408_and_is_audited(gateway: GatewayProcess) -> None:
             answer += chunk
     assert statuses(answer) == [408]
     assert b"connection: close" in answer.lower()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        slow = [r for r in audit_reasons(gateway) if r["user_agent"] == "slow-body-test"]
-        if slow:
-            break
-        time.sleep(0.05)
+    slow = wait_for(lambda: [r for r in audit_reasons(gateway) if r["user_agent"] == "slow-body-test"],
+                    5, "the slow body's audit record")
     assert [(r["reason"], r["body_size"]) for r in slow] == [("malformed_request", 10)]
 
 

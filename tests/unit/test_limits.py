@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import Bucket, RateLimit, SourceConfig
 from gateway.envelope import Envelope
-from gateway.limits import RateLimiter, TokenBucket, allowed, client_address, retry_after
+from gateway.limits import Limiter, TokenBucket, allowed, client_address, retry_after
 from gateway.replay import stale
 
 
@@ -29,35 +29,61 @@ def test_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
     assert bucket.take(100.0) == 0.0 and bucket.tokens == pytest.approx(2.0)  # capped at burst
 
 
-def test_limiter_separates_clients_and_shares_the_source_bucket() -> None:
+def test_before_verification_only_the_address_own_bucket_refuses() -> None:
     clock = Clock()
-    limit = RateLimit(per_source=Bucket(rate_per_sec=1, burst=3), per_client=Bucket(rate_per_sec=1, burst=2))
-    limiter = RateLimiter({"tlas": limit}, RateLimit(), clock=clock)
-    assert limiter.check("tlas", "10.0.0.1") == 0 and limiter.check("tlas", "10.0.0.1") == 0
-    assert limiter.check("tlas", "10.0.0.1") > 0  # this client's burst is spent
-    assert limiter.check("tlas", "10.0.0.2") == 0  # another client still gets through...
-    assert limiter.check("tlas", "10.0.0.3") > 0  # ...until the source's own bucket is empty
+    limit = RateLimit(per_client=Bucket(rate_per_sec=1, burst=2))
+    limiter = Limiter({"tlas": limit}, RateLimit(), clock=clock)
+    assert limiter.admit("tlas", "10.0.0.1") is None and limiter.admit("tlas", "10.0.0.1") is None
+    assert limiter.admit("tlas", "10.0.0.1") is not None  # this client's burst is spent
+    # A thousand other addresses each spending their own burst leave nothing shared behind:
+    for i in range(1000):
+        limiter.admit("tlas", f"10.1.{i // 256}.{i % 256}")
+        limiter.admit("tlas", f"10.1.{i // 256}.{i % 256}")
+    assert limiter.admit("tlas", "10.0.0.2") is None
     clock.now += 5
-    assert limiter.check("tlas", "10.0.0.1") == 0
+    assert limiter.admit("tlas", "10.0.0.1") is None
 
 
-def test_a_limited_client_does_not_drain_the_source_for_others() -> None:
-    limit = RateLimit(per_source=Bucket(rate_per_sec=0.001, burst=2), per_client=Bucket(rate_per_sec=0.001, burst=1))
-    limiter = RateLimiter({}, limit, clock=Clock())
-    assert limiter.check("iof", "10.0.0.1") == 0
-    for _ in range(50):
-        assert limiter.check("iof", "10.0.0.1") > 0
-    assert limiter.check("iof", "10.0.0.2") == 0
+def test_failures_penalise_only_the_failing_address_and_refill() -> None:
+    clock = Clock()
+    limiter = Limiter({}, RateLimit(), failed_auth=Bucket(rate_per_sec=0.5, burst=3), clock=clock)
+    assert [limiter.failed("10.0.0.1") for _ in range(3)] == [None, None, None]  # ordinary 401s
+    refused = limiter.failed("10.0.0.1")
+    assert refused is not None and refused.wait == pytest.approx(2.0)  # one token every 2 s
+    assert limiter.failed("10.0.0.2") is None  # another address is untouched
+    clock.now += 2
+    assert limiter.failed("10.0.0.1") is None
+
+
+def test_a_penalised_address_is_audited_once_a_second_folding_in_the_rest() -> None:
+    clock = Clock()
+    limiter = Limiter({}, RateLimit(), failed_auth=Bucket(rate_per_sec=0.001, burst=1), clock=clock)
+    limiter.failed("10.0.0.1")
+    first = limiter.failed("10.0.0.1")
+    assert first is not None and first.repeats == 0  # written in full
+    assert [limiter.failed("10.0.0.1").repeats for _ in range(5)] == [None] * 5  # counted only
+    clock.now += 1
+    assert limiter.failed("10.0.0.1").repeats == 5  # the next record says how many it stands for
+
+
+def test_authenticated_events_spend_only_their_source_bucket_which_is_off_by_default() -> None:
+    limiter = Limiter({"iof": RateLimit(per_source=Bucket(rate_per_sec=0.001, burst=2))},
+                      RateLimit(), clock=Clock())
+    assert all(limiter.authenticated("tlas") == 0 for _ in range(10_000))  # off by default
+    assert limiter.authenticated("iof") == 0 and limiter.authenticated("iof") == 0
+    assert limiter.authenticated("iof") > 0
 
 
 def test_unknown_sources_share_one_limit_and_client_buckets_are_bounded() -> None:
-    limiter = RateLimiter({}, RateLimit(per_source=None, per_client=Bucket(rate_per_sec=0.001, burst=1)),
-                          max_clients=100, clock=Clock())
-    assert limiter.check(None, "10.0.0.9") == 0
-    assert limiter.check(None, "10.0.0.9") > 0  # random paths cost the same client tokens
+    limiter = Limiter({}, RateLimit(per_source=None, per_client=Bucket(rate_per_sec=0.001, burst=1)),
+                      failed_auth=Bucket(rate_per_sec=1, burst=20), max_clients=100, clock=Clock())
+    assert limiter.admit(None, "10.0.0.9") is None
+    assert limiter.admit(None, "10.0.0.9") is not None  # random paths cost the same client tokens
     for i in range(1000):
-        limiter.check(None, f"10.1.{i // 256}.{i % 256}")
-    assert len(limiter._clients) == 100  # an attacker rotating addresses costs bounded memory
+        limiter.admit(None, f"10.1.{i // 256}.{i % 256}")
+        limiter.failed(f"10.1.{i // 256}.{i % 256}")
+    # an attacker rotating addresses costs bounded memory
+    assert len(limiter._clients) == 100 and len(limiter._failures) == 100
 
 
 def test_retry_after_is_whole_seconds_at_least_one() -> None:
