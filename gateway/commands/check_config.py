@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gateway.config import load_config
+from gateway.providers import REGISTRY
 from gateway.sources import topics
 
 
@@ -24,4 +25,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {topic}  ({what})")
     for warning in config.warnings:
         print(f"warning: {warning}")
+    print("providers known by name (docs/providers.md): " + ", ".join(sorted(REGISTRY)))
     return 0

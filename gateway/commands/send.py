@@ -15,6 +15,7 @@ import urllib.request
 from gateway.config import Config, load_config
 from gateway.providers import REGISTRY
 from gateway.providers.azakaw import snake
+from gateway.providers.base import CannotSign
 
 DEV_CONFIG = "var/dev/gateway.yaml"
 
@@ -33,11 +34,13 @@ def build(config: Config, source: str, event: str, now: float) -> tuple[bytes, d
     """-> (body, headers) of a sample delivery for `source`, signed as its provider would."""
     cfg = config.sources[source]
     provider = REGISTRY[cfg.provider]
-    sample = provider.samples.get(event) or provider.samples.get(snake(event))
+    name = event if event in provider.samples else snake(event)
+    sample = provider.samples.get(name)
     if sample is None:
         raise KeyError(event)
     body = sample(now)
     headers = {"Content-Type": "application/json", "User-Agent": f"{provider.name}-sample/1.0"}
+    headers.update(provider.sample_headers(name, now))  # the event name, delivery id...
     headers.update(provider.sign(cfg, body, now))
     return body, headers
 
@@ -54,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         body, headers = build(config, args.source, args.event, time.time())
+    except CannotSign as exc:
+        print(f"send: {exc}", file=sys.stderr)
+        return 2
     except KeyError:
         print(f"send: no sample event {args.event!r} for {args.source} (have: {', '.join(events)})",
               file=sys.stderr)

@@ -17,6 +17,10 @@ from gateway.verify import Verifier
 Payload = dict[str, Any]
 
 
+class CannotSign(Exception):
+    """`sign` cannot make a sample's signature (a public-key provider without a test key pair)."""
+
+
 class Fields(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     """What the mapper found in a payload; None where the provider's payload does not say."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from gateway.providers.base import CannotSign
 from gateway.providers.preset import Mapping, Preset, sample
 from gateway.verify import Verifier
 from gateway.verify import ecdsa as ecdsa_scheme
@@ -60,7 +61,7 @@ SEGMENT = Preset(
     name="segment", title="Segment (Webhooks destination)",
     docs="https://segment.com/docs/connections/destinations/catalog/webhooks/#authentication",
     hmac=HmacSpec(header="X-Signature", algorithm="sha1"),
-    mapping=Mapping(type=("/type",), action="/event", id=("/messageId",),
+    mapping=Mapping(type=("/type",), id=("/messageId",),
                     subject=("/userId", "/anonymousId"), time=("/timestamp",)),
     samples={"track": sample(
         '{"type":"track","event":"Order Completed","userId":"user_$ID","messageId":"$UUID",'
@@ -134,7 +135,8 @@ def _sign_with(cfg: Any, scheme: str, body: bytes, now: float) -> tuple[str, byt
     """Only for `webhook-gateway send`: the private key of a test key pair (`sample_signing_key`,
     PEM) whose public key the source holds. Real deliveries are signed by the provider."""
     if cfg.sample_signing_key is None:
-        raise KeyError(f"{scheme}: set sample_signing_key (a PEM private key) to send samples")
+        raise CannotSign(f"{scheme} signs with its own private key: set the source's "
+                         "sample_signing_key (a test key pair's PEM private key) to send samples")
     key = serialization.load_pem_private_key(cfg.sample_signing_key.reveal(), password=None)
     stamp = str(int(now))
     if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -1,0 +1,184 @@
+"""The catalogue's presets as a user meets them: a source with `provider: <name>` and a secret,
+its start-up errors, the endpoint handshakes answered over HTTP, and `webhook-gateway send` for
+every preset producing a delivery its own source accepts and publishes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.commands import check_config, send
+from gateway.config import parse_config
+from gateway.envelope import Envelope
+from gateway.errors import ConfigError
+from gateway.headers import Headers
+from gateway.map import map_delivery
+from gateway.providers.base import CannotSign
+from gateway.providers.catalogue import PRESETS
+from gateway.publish.memory import MemoryPublisher
+from gateway.sources import build_sources
+
+SECRET = "preset-test-secret"
+URL = "https://gateway.example.com/webhooks/x"
+
+
+def _pem(key: Any) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+ED = ed25519.Ed25519PrivateKey.generate()
+EC = ec.generate_private_key(ec.SECP256R1())
+OPTIONS: dict[str, dict[str, Any]] = {
+    "square": {"notification_url": URL},
+    "hubspot": {"notification_url": URL},
+    "postmark": {"username": "postmark"},
+    "airtable": {"secrets": [base64.b64encode(b"airtable-key").decode()]},
+    "clerk": {"secrets": ["whsec_" + base64.b64encode(b"clerk-key").decode()]},
+    "resend": {"secrets": ["whsec_" + base64.b64encode(b"resend-key").decode()]},
+    "discord": {"secrets": [ED.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()],
+        "sample_signing_key": _pem(ED)},
+    "sendgrid": {"secrets": [base64.b64encode(EC.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()],
+        "sample_signing_key": _pem(EC)},
+}
+
+
+def source_config(name: str) -> dict[str, Any]:
+    return {"provider": name, "secrets": [SECRET], **OPTIONS.get(name, {})}
+
+
+def problem(sources: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"sources": sources})
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_send_signs_every_sample_as_the_provider_does(preset: Any) -> None:
+    config = parse_config({"sources": {"x": source_config(preset.name)}})
+    source = build_sources(config)["x"]
+    now = time.time()
+    for event in preset.samples:
+        body, headers = send.build(config, "x", event, now)
+        verdict = source.verify(Headers(headers), body, now)
+        assert verdict.ok, f"{preset.name} {event}: {verdict.reason}"
+        mapped = map_delivery(source, Headers(headers), body, verdict.scheme, datetime.now(UTC))
+        assert isinstance(mapped, Envelope), f"{preset.name} {event}: {mapped}"
+        assert mapped.type == f"{preset.name}.{event}"
+
+
+def test_send_without_a_private_key_says_what_is_missing() -> None:
+    options = {k: v for k, v in source_config("discord").items() if k != "sample_signing_key"}
+    config = parse_config({"sources": {"x": options}})
+    with pytest.raises(CannotSign, match="sample_signing_key"):
+        send.build(config, "x", "APPLICATION_AUTHORIZED", time.time())
+
+
+def test_check_config_lists_the_presets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("sources:\n  shop:\n    provider: shopify\n    secrets: [shpss_test]\n")
+    assert check_config.run(type("Args", (), {"config": str(path)})()) == 0
+    out = capsys.readouterr().out
+    assert "provider=shopify" in out
+    assert all(preset.name in out for preset in PRESETS)
+
+
+def test_missing_preset_option_is_a_startup_error_naming_it() -> None:
+    message = problem({"sq": {"provider": "square", "secrets": [SECRET]}})
+    assert "sources.sq.notification_url: required key is missing" in message
+
+
+@pytest.mark.parametrize("provider, secret, says", [
+    ("airtable", "not base64!", "sources.a.secrets"),
+    ("clerk", "whsec_%%%", "whsec_"),
+    ("discord", "abcd", "Ed25519 public key"),
+    ("sendgrid", "bm90IGEga2V5", "verification key"),
+])
+def test_unusable_secret_is_a_startup_error(provider: str, secret: str, says: str) -> None:
+    assert says in problem({"a": {"provider": provider, "secrets": [secret]}})
+
+
+# -- handshakes, over HTTP ---------------------------------------------------------------------
+
+@pytest.fixture
+def publisher() -> MemoryPublisher:
+    return MemoryPublisher()
+
+
+@pytest.fixture
+def client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[TestClient]:
+    config = parse_config({"storage": {"path": str(tmp_path / "var")}, "sources": {
+        "slack": {"provider": "slack", "secrets": [SECRET]},
+        "zoom": {"provider": "zoom", "secrets": [SECRET]},
+        "xero": {"provider": "xero", "secrets": [SECRET]},
+    }})
+    with TestClient(create_app(config, publisher=publisher)) as running:
+        yield running
+
+
+def _hex(message: str) -> str:
+    return hmac.new(SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def slack_headers(body: str, now: int) -> dict[str, str]:
+    return {"X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": "v0=" + _hex(f"v0:{now}:{body}")}
+
+
+def test_slack_url_verification_is_answered_and_not_published(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    body = ('{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":'
+            '"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}')
+    answer = client.post("/webhooks/slack", content=body,
+                         headers=slack_headers(body, int(time.time())))
+    assert answer.status_code == 200
+    assert answer.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    unsigned = client.post("/webhooks/slack", content=body)
+    assert unsigned.status_code == 401
+    assert not [r for r in publisher.records if r.topic == "webhooks.slack"]
+
+
+def test_zoom_url_validation_answers_the_encrypted_token(client: TestClient) -> None:
+    body = ('{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,'
+            '"event":"endpoint.url_validation"}')
+    now = int(time.time())
+    headers = {"x-zm-request-timestamp": str(now),
+               "x-zm-signature": "v0=" + _hex(f"v0:{now}:{body}")}
+    answer = client.post("/webhooks/zoom", content=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json() == {"plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+                             "encryptedToken": _hex("qgg8vlvZRS6UYooatFL8Aw")}
+
+
+def test_xero_intent_to_receive(client: TestClient, publisher: MemoryPublisher) -> None:
+    body = '{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"OSQQTDBLBVEYNBMJQGKA"}'
+    signature = base64.b64encode(hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).digest())
+    good = client.post("/webhooks/xero", content=body,
+                       headers={"x-xero-signature": signature.decode()})
+    assert good.status_code == 200
+    bad = client.post("/webhooks/xero", content=body, headers={"x-xero-signature": "AAAA"})
+    assert bad.status_code == 401
+    assert not [r for r in publisher.records if r.topic == "webhooks.xero"]
+
+
+def test_a_slack_event_is_still_published(client: TestClient, publisher: MemoryPublisher) -> None:
+    body = json.dumps({"type": "event_callback", "event_id": "Ev1", "team_id": "T1",
+                       "event": {"type": "app_mention", "channel": "C1"}, "event_time": 1})
+    answer = client.post("/webhooks/slack", content=body,
+                         headers=slack_headers(body, int(time.time())))
+    assert answer.status_code == 200 and answer.json()["status"] == "published"
