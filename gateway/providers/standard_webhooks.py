@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from pydantic import field_validator
@@ -40,11 +40,16 @@ class Config(SignedSourceConfig):
 
 
 class Event(msgspec.Struct):
-    """The payload shape the specification recommends; `data` is the sender's own."""
+    """The payload shape the specification recommends, exactly as loose as what the gateway
+    accepts: the specification fixes no shape, so only `type` is needed (text, or a number).
+    `timestamp` is ISO 8601 in the specification's example and integer milliseconds in Clerk's;
+    `data` is the sender's own."""
 
-    type: str
-    timestamp: str
-    data: dict[str, Any] = {}
+    type: Annotated[str, msgspec.Meta(min_length=1)] | int | float
+    timestamp: Annotated[Any, msgspec.Meta(
+        description="ISO 8601 text (the specification) or unix milliseconds (Clerk)")] = None
+    data: Annotated[Any, msgspec.Meta(description="the sender's own; `data.id` is the subject")
+                    ] = None
 
 
 def spec(cfg: Config) -> HmacSpec:
