@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: dev test chromium schemas bench clean
+.PHONY: dev test kafka chromium schemas bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ test: $(BIN)/.installed chromium  ## lint, type-check gateway/, then the whole s
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Apache Kafka as the tests run it (tests/kafka/apache.py): fetched once with Maven into
+# ~/.cache/webhook-gateway/, KRaft on free loopback ports, deleted on Ctrl-C. KAFKA_ARGS=--nodes 3,
+# KAFKA_VERSION=3.9.2. `make test` starts its own whenever Java is installed.
+kafka: $(BIN)/.installed
+	$(BIN)/python -m tests.kafka.apache $(KAFKA_ARGS)
 
 # The status page's browser test drives Debian's headless Chromium. Installed once (CI runs as root
 # on a clean machine); when it cannot be installed the browser test skips and says why.

@@ -32,6 +32,7 @@ from tests.integration.running import (
     signed,
     wait_for,
 )
+from tests.kafka import brokers
 
 pytest.importorskip("confluent_kafka")
 from confluent_kafka import KafkaError
@@ -72,7 +73,7 @@ def test_broker_down_then_up_spools_and_drains_each_event_once(tmp_path: Path) -
     """Events taken while the broker is unreachable are spooled (202) and reach Kafka once it is
     back, each once, through the confluent producer."""
     proxy_port = free_port()
-    broker = Broker(log_path=tmp_path / "broker.log", advertised_port=proxy_port).start()
+    broker = brokers.make(tmp_path, advertised_port=proxy_port).start()
     proxy = Proxy(broker.port, port=proxy_port)
     topic_prefix = f"t{uuid.uuid4().hex[:8]}"
     data = config_dict(tmp_path / "state", broker.bootstrap, topic_prefix=topic_prefix,

@@ -18,6 +18,7 @@ import pytest
 from gateway.commands.send import build
 from gateway.config import load_config
 from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
+from tests.integration.running import readyz, wait_for
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,8 @@ def test_a_delivery_published_by_two_replicas_is_handled_once(broker, tmp_path) 
     b = _replica(tmp_path, "b", broker.bootstrap, prefix)
     try:
         a.start(), b.start()
+        for replica in (a, b):  # connected: a spooled event could stay spooled at the stop below
+            wait_for(lambda r=replica: readyz(r)["kafka"] == "reachable", 30, "the replica to connect")
         config = load_config(a.config_path)
         now = time.time()
         iof = build(config, "iof", "contract.created", now)
@@ -65,7 +68,7 @@ def test_a_delivery_published_by_two_replicas_is_handled_once(broker, tmp_path) 
         _post(a, "tlas", *build(config, "tlas", "certificate.issued", now))
         _post(b, "azakaw-acme", *build(config, "azakaw-acme", "RiskAssessmentCalculated", now))
     finally:
-        a.stop(), b.stop()  # stopping drains what either replica spooled
+        a.stop(), b.stop()  # stopping flushes what either replica published
 
     wanted = [f"{prefix}.iof", f"{prefix}.tlas", f"{prefix}.azakaw"]
     records = read_topic(broker.bootstrap, wanted)
@@ -91,11 +94,12 @@ def test_a_delivery_published_by_two_replicas_is_handled_once(broker, tmp_path) 
             f"g{prefix}",
             "--stop-after",
             str(len(records)),
-            # Tansu holds a group join for about half the session timeout (kafka-python: 45 s)
+            # Tansu holds a group join for about half the session timeout (kafka-python: 45 s);
+            # Apache Kafka refuses one under its group.min.session.timeout.ms (6 s)
             "--option",
-            "session_timeout_ms=3000",
+            "session_timeout_ms=6000",
             "--option",
-            "max_poll_interval_ms=3000",
+            "max_poll_interval_ms=6000",
             "--option",
             "heartbeat_interval_ms=1000",
         ],

@@ -24,11 +24,12 @@ import pytest
 
 from gateway.commands.send import build
 from gateway.config import parse_config
-from gateway.dev.broker import Broker, free_port
+from gateway.dev.broker import free_port
 from gateway.dev.proxy import Proxy
 from tests.helpers import GatewayProcess, config_dict, read_topic, write_config
 from tests.integration import running
 from tests.integration.running import post, readyz
+from tests.kafka import brokers
 
 
 class Outage:
@@ -37,7 +38,7 @@ class Outage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.proxy_port = free_port()
-        self.broker = Broker(log_path=root / "broker.log", advertised_port=self.proxy_port).start()
+        self.broker = brokers.make(root, advertised_port=self.proxy_port).start()
         self.proxy = Proxy(self.broker.port, port=self.proxy_port)
         self.prefix = f"t{uuid.uuid4().hex[:8]}"
         data = config_dict(root / "state", self.broker.bootstrap, topic_prefix=self.prefix,

@@ -1,6 +1,8 @@
 """The publisher against a broker that restarts, is not there yet, or stops answering.
 
-Each test runs its own broker (gateway.dev.broker.Broker), never the shared session one.
+Each test runs its own broker, never the shared session one: of the run's kind (tests.kafka.brokers),
+except the restart that wipes the broker's memory, which only the embedded Tansu broker does (the
+restart of Apache Kafka on its own log directory: tests/integration/test_kafka_faults.py).
 """
 
 from __future__ import annotations
@@ -29,12 +31,20 @@ from tests.integration.running import (
     signed,
     wait_for,
 )
+from tests.kafka import brokers
+from tests.kafka.apache import Cluster
 
 pytestmark = pytest.mark.kafka
 
 
 @contextmanager
-def own_broker(log_dir: Path, port: int | None = None) -> Iterator[Broker]:
+def own_broker(log_dir: Path, port: int | None = None) -> Iterator[Broker | Cluster]:
+    with brokers.make(log_dir, port=port) as broker:
+        yield broker
+
+
+@contextmanager
+def own_tansu(log_dir: Path, port: int | None = None) -> Iterator[Broker]:
     with Broker(port=port, log_path=log_dir / "broker.log") as broker:
         yield broker
 
@@ -62,7 +72,7 @@ def test_publishing_recovers_after_the_broker_restarts_with_its_memory_wiped(tmp
       replaces the producer; the new one gets a fresh producer id, the spool drains, and new events
       are published again: after 4 to 10 attempts, 0.5 s apart, in 9 runs.
     """
-    with own_broker(tmp_path) as first:
+    with own_tansu(tmp_path) as first:
         cfg = config(tmp_path / "state", first.bootstrap, prefix())
         topic = f"{cfg.kafka.topic_prefix}.iof"
         with running(cfg) as client:
@@ -72,7 +82,7 @@ def test_publishing_recovers_after_the_broker_restarts_with_its_memory_wiped(tmp
 
             during = post(client, cfg)
             assert (during.status_code, during.json()["status"]) == (202, "spooled"), during.text
-            with own_broker(tmp_path, port=first.port) as second:
+            with own_tansu(tmp_path, port=first.port) as second:
                 attempts = []
                 def published() -> bool:
                     answer = post(client, cfg)
@@ -90,7 +100,7 @@ def test_publishing_recovers_after_the_broker_restarts_with_its_memory_wiped(tmp
     print(f"restart: {len(attempts)} attempt(s) until published: {attempts}")
 
 
-def ids(broker: Broker, topic: str) -> list[str]:
+def ids(broker: Broker | Cluster, topic: str) -> list[str]:
     return [envelope(r.value).id for r in read_topic(broker.bootstrap, topic, idle_secs=0.3)]
 
 

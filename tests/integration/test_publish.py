@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.commands.topics import plan
 from gateway.dev.broker import Broker
 from gateway.publish import Record
 from gateway.publish.kafka import KafkaPublisher, TopicAdmin, _has_metadata
@@ -142,8 +143,12 @@ def test_an_authenticated_unmappable_body_is_dead_lettered(broker: Broker, tmp_p
 
 def test_a_dead_letter_of_the_largest_allowed_body_reaches_kafka(broker: Broker, tmp_path: Path) -> None:
     """1 MiB is the default body limit; base64 makes its record ~1.33 MiB, over kafka-python's
-    default 1 MiB max_request_size: the publisher must raise it, and the broker must take it."""
+    default 1 MiB max_request_size: the publisher must raise it, and the broker must take it into
+    a topic made as `topics create` makes it (Kafka's own default refuses records over 1 MiB)."""
     cfg = config(tmp_path, broker.bootstrap, prefix())
+    with TopicAdmin([broker.bootstrap]) as admin:
+        for topic in plan(cfg, 1, 1):
+            admin.create(topic.name, topic.partitions, topic.replication_factor, topic.configs)
     limit = cfg.sources["iof"].max_body_bytes
     body = (b"\xff\xfe not utf-8 " * (limit // 12 + 1))[:limit]
     with running(cfg) as client:

@@ -24,6 +24,7 @@ from gateway.dev.broker import Broker, free_port
 from gateway.errors import Reason
 from gateway.providers import REGISTRY
 from tests.helpers import SECRETS, GatewayProcess, config_dict, read_topic, write_config
+from tests.kafka import brokers
 
 pytestmark = pytest.mark.kafka
 
@@ -201,7 +202,7 @@ def test_records_kept_while_kafka_is_down_are_published_when_it_is_back(tmp_path
             assert answer.status_code == 401  # no broker: the answer does not wait for one
         kept = [r for r in local_records(tmp_path / "var") if r["user_agent"] == agent]
         assert len(kept) == 3
-        with Broker(port=port) as late_broker:
+        with brokers.make(tmp_path, port=port) as late_broker:
             def published() -> list[dict[str, Any]]:
                 records = [msgspec.json.decode(r.value)
                            for r in read_topic(late_broker.bootstrap, f"{prefix}.rejected", idle_secs=1.0)]
