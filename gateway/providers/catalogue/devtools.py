@@ -98,7 +98,7 @@ LINEAR = Preset(
         '"createdAt":"$NOW_ISO","organizationId":"$UUID","webhookTimestamp":$NOW_MS,'
         '"webhookId":"$UUID"}',
         Linear_Delivery="$UUID", Linear_Event="Issue")},
-    checked="@linear/sdk (npm) LinearWebhooks, where node is available; else hmac directly",
+    checked="signed independently (hex HMAC-SHA256 of the body, Linear's docs)",
 )
 
 PAGERDUTY = Preset(

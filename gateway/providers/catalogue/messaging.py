@@ -169,7 +169,7 @@ DISCORD = Preset(
         '{"version":1,"application_id":"1234560123453231555","type":1,"event":{"type":'
         '"APPLICATION_AUTHORIZED","timestamp":"$NOW_ISO","data":{"integration_type":0,"scopes":'
         '["applications.commands"],"user":{"id":"$NOW","username":"discord"}}}}')},
-    handshake_doc="PING (`type: 0`): maps without a type, answered 202 dead-lettered (see notes)",
+    handshake_doc="PING (`type: 0`): not answered 204 yet (see the notes)",
     checked="discord-interactions (Discord's Python library) verify_key",
 )
 

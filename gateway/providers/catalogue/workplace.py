@@ -39,7 +39,7 @@ ZOOM = Preset(
     handshake=handshakes.zoom,
     handshake_doc="`endpoint.url_validation`: answers plainToken and encryptedToken",
     checked="signed independently (Zoom's documented `v0:{timestamp}:{body}` recipe); the "
-            "validation answer against the docs' example",
+            "validation answer computed independently over HTTP",
 )
 
 INTERCOM = Preset(
