@@ -32,7 +32,7 @@ from gateway.headers import Headers
 from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
 from gateway.observe import Observe
 from gateway.pipeline import Answer, Pipeline
-from gateway.publish import Publisher
+from gateway.publish import CONNECTING, REACHABLE, Publisher
 from gateway.publish.backend import worker_publisher
 from gateway.reload import Reloader
 from gateway.sources import topics
@@ -192,16 +192,18 @@ def create_app(config: Config, publisher: Publisher | None = None,
         return Response(b'{"status":"ok"}', 200, media_type="application/json")
 
     async def readyz(request: Request) -> Response:
-        """Ready when not shutting down and an event can be made safe: Kafka or the spool."""
-        kafka = publisher.connected
+        """Ready when not shutting down and an event can be made safe: Kafka or the spool; not
+        while the first connection to Kafka is being made (events would wait for it)."""
+        kafka = publisher.state
         depth, oldest = store.depth()
-        spool_ok = store.healthy
-        ready = not stopping.is_set() and (kafka or spool_ok)
+        spool_ok = store.spool_writable()
+        ready = (not stopping.is_set() and kafka != CONNECTING
+                 and (kafka == REACHABLE or spool_ok))
         body = {
             "ready": ready,
             "shutting_down": stopping.is_set(),
             "in_flight": in_flight[0],
-            "kafka": "reachable" if kafka else "unreachable",
+            "kafka": kafka,
             "spool": {"writable": spool_ok, "depth": depth,
                       "oldest_age_secs": round(clock() - oldest, 3) if oldest else None},
         }

@@ -28,7 +28,15 @@ from gateway.errors import Outcome, Reason
 from gateway.limits import retry_after
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
-from gateway.publish import Ack, Publisher, Record, Sending, Unavailable, settled_within
+from gateway.publish import (
+    CONNECTING,
+    Ack,
+    Publisher,
+    Record,
+    Sending,
+    Unavailable,
+    settled_within,
+)
 from gateway.replay import stale
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
@@ -184,12 +192,19 @@ class Pipeline:
             row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
             return Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED), row
 
-        if not self.publisher.connected or spooling:  # per-key order: behind the spooled events
+        if spooling:  # per-key order: behind the spooled events
             return await self._spool(record, key, *spooled())
         started = time.perf_counter()
+        timeout = self._ack_timeout
+        if not self.publisher.connected:
+            if self.publisher.state == CONNECTING:  # not known to be unreachable: wait for it
+                await self.publisher.connecting(timeout)
+                timeout -= time.perf_counter() - started
+            if not self.publisher.connected:
+                return await self._spool(record, key, *spooled())
         try:
             sending = self.publisher.send(record)
-            if not await settled_within(sending.result, self._ack_timeout):
+            if not await settled_within(sending.result, timeout):
                 raise TimeoutError
             ack = sending.result.result()
         except Unavailable:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -70,6 +71,13 @@ MAX_GROUP = 512  # jobs per commit; bounds one transaction's size and latency
 # on its own cost about as much CPU as the rest of the request (docs/benchmarks.md).
 MARK_WINDOW_SECS = 0.005
 _GATHERED = frozenset({"mark", "note"})
+_DURABLE = frozenset({"spool", "probe"})  # committed with synchronous=FULL
+# The spool counts as writable (for /readyz) only with this much free space under it, and after a
+# refused spool write only once a probe write (PROBE_BYTES, fsynced, rolled into nothing) succeeds:
+# SQLite reuses its WAL file, so a small write can succeed on a full disk where an event cannot.
+MIN_FREE_BYTES = 1_048_576
+PROBE_BYTES = 65_536
+PROBE_EVERY_SECS = 1.0
 EXPIRE_EVERY_SECS = 60.0
 # Rows per expiry transaction, the most a writer's commit waits behind. Sweeping 95,000 1 KB history
 # rows while spooling (bench/sweep.py): chunks of 64 kept the spool's commit p99 at 3.2 ms (0.8 with
@@ -109,7 +117,7 @@ class Spooled:
 
 @dataclass(slots=True)
 class _Job:
-    kind: str  # "spool" (fsynced); "mark", "remove", "release", "note" (crash-safe, not power-cut-safe)
+    kind: str  # "spool", "probe" (fsynced); "mark", "remove", "release", "note" (crash-safe only)
     records: Sequence[Record] = ()
     keys: Sequence[Key] = ()
     seqs: Sequence[int] = ()
@@ -143,7 +151,9 @@ class Store:
         self._readers = threading.local()
         self.failures = 0  # writes refused by the disk, for metrics
         self.commits = 0  # transactions committed (group commit makes this << writes)
-        self.healthy = True  # whether the last write succeeded, for /readyz
+        self.healthy = True  # whether the last write succeeded
+        self.spool_ok = True  # whether the last fsynced (spool) write succeeded
+        self._probed = 0.0  # monotonic time of the last probe write
         # this loop turn's marks (mark_soon), gathered into one job: (job, keys, rows, its future)
         self._soon: tuple[_Job, list[Key], list[history.Row], asyncio.Future[None]] | None = None
 
@@ -351,16 +361,32 @@ class Store:
                 group.append(more)
                 if more.kind not in _GATHERED:
                     until = 0.0  # take what is queued now, then commit
-            durable = [j for j in group if j.kind == "spool"]
-            other = [j for j in group if j.kind != "spool"]
+            durable = [j for j in group if j.kind in _DURABLE]
+            other = [j for j in group if j.kind not in _DURABLE]
             if durable:
-                self._commit(full, durable)
+                self.spool_ok = self._commit(full, durable)
             if other:
                 self._commit(normal, other)
         full.close()
         normal.close()
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def spool_writable(self) -> bool:
+        """Whether the spool can take an event now (for /readyz): enough free space, and the last
+        fsynced write succeeded; after a failure, a probe write at most once a second says when
+        it can again."""
+        try:
+            stat = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES:
+            return False
+        now = time.monotonic()
+        if not self.spool_ok and self._writer is not None and now - self._probed >= PROBE_EVERY_SECS:
+            self._probed = now
+            self._jobs.put(_Job("probe"))
+        return self.spool_ok
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> bool:
         now = self.clock()
         try:
             with self._transaction(conn):
@@ -373,11 +399,12 @@ class Store:
             error = StoreError(f"writing the local store: {exc}")
             for job in jobs:
                 job.done(error)
-            return
+            return False
         self.healthy = True
         self.commits += 1
         for job in jobs:
             job.done(None)
+        return True
 
     @contextlib.contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -517,6 +544,11 @@ def _count_marks_once(conn: sqlite3.Connection) -> None:
 
 
 def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
+    if job.kind == "probe":  # as large a write as a small event's, then nothing is left of it
+        seq = conn.execute("INSERT INTO spool (topic, key, value, headers, spooled_at, hold_until)"
+                           " VALUES ('', x'', zeroblob(?), x'', ?, 9e999)", (PROBE_BYTES, now)).lastrowid
+        conn.execute("DELETE FROM spool WHERE seq = ?", (seq,))
+        return
     if job.kind == "spool":
         job.seqs = [
             conn.execute(

@@ -7,6 +7,7 @@ one error the pipeline knows, meaning "not safe in Kafka; spool it or answer 503
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Collection
 from typing import Protocol
@@ -111,6 +112,44 @@ async def ack_within(sending: Sending, topic: str, timeout: float) -> Ack:
     return sending.result.result()  # the ack, or the send's Unavailable
 
 
+CONNECTING, REACHABLE, UNREACHABLE = "connecting", "reachable", "unreachable"
+
+
+class FirstAttempt:
+    """Whether a publisher's first connection attempt has finished (succeeded or failed), set
+    from any thread. Until then its state is `connecting`: a request waits for it (within the ack
+    timeout) instead of spooling an event Kafka is about to take, and /readyz is not ready."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: asyncio.Event | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop, self._waiters = loop, asyncio.Event()
+        if self._done.is_set():
+            self._waiters.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def finish(self) -> None:
+        if self._done.is_set():
+            return
+        self._done.set()
+        loop, waiters = self._loop, self._waiters
+        if loop is not None and waiters is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(waiters.set)
+
+    async def wait(self, timeout: float) -> None:
+        if self._done.is_set() or self._waiters is None or timeout <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._waiters.wait(), timeout)
+
+
 class Publisher(Protocol):
     async def start(self, topics: Collection[str] = ()) -> None:
         """Begin connecting; must return promptly even when no broker is up. Learning `topics`'
@@ -129,6 +168,14 @@ class Publisher(Protocol):
     @property
     def connected(self) -> bool:
         """Whether the broker was reachable at the last attempt (for /readyz)."""
+
+    @property
+    def state(self) -> str:
+        """CONNECTING until the first connection attempt has finished, then REACHABLE or
+        UNREACHABLE (kept within about a second of a change)."""
+
+    async def connecting(self, timeout: float) -> None:
+        """While CONNECTING: wait for the first attempt to finish, at most `timeout` seconds."""
 
     async def close(self, timeout: float) -> None:
         """Flush what is in flight (bounded by `timeout`) and release the connection."""

@@ -28,7 +28,19 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from gateway.publish import Ack, Answer, Record, Sending, Unavailable, ack_within, settle_threadsafe
+from gateway.publish import (
+    CONNECTING,
+    REACHABLE,
+    UNREACHABLE,
+    Ack,
+    Answer,
+    FirstAttempt,
+    Record,
+    Sending,
+    Unavailable,
+    ack_within,
+    settle_threadsafe,
+)
 
 log = logging.getLogger("gateway.kafka")
 
@@ -93,6 +105,7 @@ class ConfluentPublisher:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._connected = False
+        self._first = FirstAttempt()
         self._poller: threading.Thread | None = None
         self._topics: tuple[str, ...] = ()
 
@@ -100,6 +113,7 @@ class ConfluentPublisher:
 
     async def start(self, topics: Collection[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
+        self._first.bind(self._loop)
         self._topics = tuple(topics)
         self._producer = Producer(self._config)  # returns at once; connects in its own threads
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
@@ -108,6 +122,15 @@ class ConfluentPublisher:
     @property
     def connected(self) -> bool:
         return self._connected and self._producer is not None
+
+    @property
+    def state(self) -> str:
+        if not self._first.done and not self._closed.is_set():
+            return CONNECTING
+        return REACHABLE if self.connected else UNREACHABLE
+
+    async def connecting(self, timeout: float) -> None:
+        await self._first.wait(timeout)
 
     @property
     def delivery_timeout_secs(self) -> float:
@@ -139,6 +162,7 @@ class ConfluentPublisher:
                     log.info("connected to kafka %s", self._config["bootstrap.servers"])
                 except KafkaException:
                     pass
+                self._first.finish()
             producer.poll(POLL_SECS)
 
     def _on_error(self, error: KafkaError) -> None:  # on the poll thread

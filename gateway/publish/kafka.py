@@ -47,7 +47,19 @@ from kafka.net.inet import KafkaNetSocket
 from kafka.partitioner import DefaultPartitioner, Partitioner
 from murmurhash2 import murmurhash2
 
-from gateway.publish import Ack, Answer, Record, Sending, Unavailable, ack_within, settle_threadsafe
+from gateway.publish import (
+    CONNECTING,
+    REACHABLE,
+    UNREACHABLE,
+    Ack,
+    Answer,
+    FirstAttempt,
+    Record,
+    Sending,
+    Unavailable,
+    ack_within,
+    settle_threadsafe,
+)
 from gateway.publish.wakeups import WakeGate
 from gateway.publish.wakeups import install as gate_wakeups
 
@@ -55,6 +67,9 @@ log = logging.getLogger("gateway.kafka")
 
 PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
 WARM_SECS = 5.0
+# How often a connected publisher checks that a bootstrap server still accepts connections: a
+# broker that died is known (and reported by /readyz) within about this, not at the next timeout.
+WATCH_SECS = 1.0
 
 
 def _closing_on_failure(connect: Any) -> Any:
@@ -140,18 +155,44 @@ class KafkaPublisher:
         self._building = False
         self._connected = False
         self._topics: tuple[str, ...] = ()
+        self._first = FirstAttempt()
         self.wake_gate: WakeGate | None = None  # the current producer's (gateway.publish.wakeups)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, topics: Collection[str] = ()) -> None:
         self._loop = asyncio.get_running_loop()
+        self._first.bind(self._loop)
         self._topics = tuple(topics)
         self._rebuild()
+        threading.Thread(target=self._watch, name="kafka-watch", daemon=True).start()
 
     @property
     def connected(self) -> bool:
         return self._connected and self._producer is not None
+
+    @property
+    def state(self) -> str:
+        if not self._first.done and not self._closed.is_set():
+            return CONNECTING
+        return REACHABLE if self.connected else UNREACHABLE
+
+    async def connecting(self, timeout: float) -> None:
+        await self._first.wait(timeout)
+
+    def _watch(self) -> None:
+        """Between records, nothing tells kafka-python that a broker died until a request times
+        out: check once a second that a bootstrap server still accepts connections. Back in reach
+        with a producer, the publisher is connected again (its own reconnects do the rest)."""
+        servers = self._config["bootstrap_servers"]
+        while not self._closed.wait(WATCH_SECS):
+            if self._producer is None:
+                continue  # _build() is connecting, and says how that went
+            reachable = _any_reachable(servers, timeout=WATCH_SECS)
+            if reachable != self._connected:
+                log.warning("kafka %s %s", servers, "reachable again" if reachable else
+                            "unreachable: no bootstrap server accepts connections")
+                self._connected = reachable
 
     async def close(self, timeout: float) -> None:
         self._closed.set()
@@ -189,6 +230,7 @@ class KafkaPublisher:
                 self._learn_topics(producer)
             except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, TLS...: retry
                 self._connected = False
+                self._first.finish()  # failed: the spool takes events meanwhile
                 log.warning("connecting to kafka %s: %s", self._config["bootstrap_servers"],
                             type(exc).__name__)
                 self._closed.wait(delay)
@@ -200,6 +242,7 @@ class KafkaPublisher:
                 if not closed:
                     self._producer = producer
                     self._connected = True
+            self._first.finish()
             if closed:  # close() ran while this one was being built
                 _close(producer, 0.0)
                 return

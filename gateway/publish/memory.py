@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 
-from gateway.publish import Ack, Answer, Record, Sending, Unavailable
+from gateway.publish import REACHABLE, UNREACHABLE, Ack, Answer, Record, Sending, Unavailable
 
 
 class MemoryPublisher:
@@ -36,6 +36,13 @@ class MemoryPublisher:
     @property
     def connected(self) -> bool:
         return self.available
+
+    @property
+    def state(self) -> str:
+        return REACHABLE if self.available else UNREACHABLE
+
+    async def connecting(self, timeout: float) -> None:
+        return None
 
     async def close(self, timeout: float) -> None:
         return None

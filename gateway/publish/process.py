@@ -7,7 +7,7 @@ so every trap they handle is still handled), and each worker hands it records ov
 
     worker --Send(seq, record)--> publisher process --send()--> Kafka
     worker <--Acked(seq, partition, offset) | Failed(seq, reason)--   once the broker has answered
-    worker <--Status(connected, delivery timeout)--                   on connect and on each change
+    worker <--Status(connected, delivery timeout, connecting)--       on connect and on each change
 
 What a 2xx means does not change: a worker answers 2xx only on an Acked for that record. The hop
 adds one failure of its own, the publisher process going away: the socket closing fails every
@@ -40,7 +40,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from gateway.publish import Ack, Backend, Record, Sending, Unavailable, ack_within
+from gateway.publish import (
+    CONNECTING,
+    REACHABLE,
+    UNREACHABLE,
+    Ack,
+    Backend,
+    FirstAttempt,
+    Record,
+    Sending,
+    Unavailable,
+    ack_within,
+)
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -84,6 +95,7 @@ class Failed(msgspec.Struct, array_like=True, tag=2):
 class Status(msgspec.Struct, array_like=True, tag=3):
     connected: bool
     delivery_timeout_secs: float
+    connecting: bool = False  # the producer's first connection attempt has not finished
 
 
 Frame = Send | Acked | Failed | Status
@@ -179,16 +191,29 @@ class ProcessPublisher:
         self._pending: dict[int, tuple[asyncio.Future[Ack], str, float]] = {}
         self._closing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Done once the process has said its producer's first attempt finished, or the process
+        # could not be reached at all.
+        self._first = FirstAttempt()
 
     async def start(self, topics: Collection[str] = ()) -> None:
         """The publisher process learns its topics from the configuration itself."""
         self._loop = asyncio.get_running_loop()
+        self._first.bind(self._loop)
         self._tasks = [self._loop.create_task(self._keep_connected()),
                        self._loop.create_task(self._expire())]
 
     @property
     def connected(self) -> bool:
         return self._connected and self._channel is not None
+
+    @property
+    def state(self) -> str:
+        if not self._first.done and not self._closing.is_set():
+            return CONNECTING
+        return REACHABLE if self.connected else UNREACHABLE
+
+    async def connecting(self, timeout: float) -> None:
+        await self._first.wait(timeout)
 
     @property
     def delivery_timeout_secs(self) -> float:
@@ -236,6 +261,8 @@ class ProcessPublisher:
         elif type(frame) is Status:
             self._connected = frame.connected
             self._delivery_timeout = frame.delivery_timeout_secs
+            if not frame.connecting:
+                self._first.finish()
 
     def _fail_pending(self, why: str) -> None:
         pending, self._pending = self._pending, {}
@@ -251,6 +278,7 @@ class ProcessPublisher:
                 _, channel = await self._loop.create_unix_connection(
                     lambda: _Channel(self._received, self._eager), self._path)
             except OSError:
+                self._first.finish()  # no publisher process: the spool takes events meanwhile
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECS)
@@ -351,7 +379,8 @@ async def serve_workers(backend: Backend, socket_path: str, stop: asyncio.Event)
     workers: set[_Worker] = set()
 
     def status() -> Status:
-        return Status(backend.connected, backend.delivery_timeout_secs)
+        return Status(backend.connected, backend.delivery_timeout_secs,
+                      backend.state == CONNECTING)
 
     def accept() -> _Channel:
         worker = _Worker(backend)

@@ -126,6 +126,7 @@ HOLDING_SERVER = textwrap.dedent("""
 
     class Holding:  # takes records and never answers, like a producer waiting on a broker
         connected = True
+        state = "reachable"
         delivery_timeout_secs = 60.0
         def hand(self, record, answer):
             print("got", record.key.decode(), flush=True)
