@@ -43,7 +43,8 @@ def start_gateway(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     config = {
         "kafka": {"bootstrap_servers": [f"127.0.0.1:{free_port()}"], "topic_prefix": "bench"},
         "storage": {"path": str(root / "var")},
-        "limits": {"rate_limit": {"per_source": None, "per_client": None}, "max_connections": 4096},
+        "limits": {"rate_limit": {"per_source": None, "per_client": None}, "failed_auth": None,
+                   "max_connections": 4096},
         "sources": {"tlas": {"provider": "tlas", "secrets": ["bench-secret-not-used-for-signing"]}},
     }
     path = root / "gateway.yaml"
