@@ -22,3 +22,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker | apache
     else Tansu (tests.kafka.brokers). A failure to start Apache Kafka fails the tests using it."""
     with brokers.make(Path(tmp_path_factory.mktemp("broker"))) as running:
         yield running
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "apache_kafka: needs Apache Kafka itself (faults only a real broker has)")

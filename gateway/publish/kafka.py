@@ -13,8 +13,13 @@ kafka-python's traps, and what this module does about each:
   closes it and a new one is built, while publish() answers Unavailable. For a partition it never
   had an ack from, kafka-python takes the broker's UnknownProducerId for "retention-based"
   (KAFKA-5793) and retries until the delivery timeout, then fails the batch with a plain
-  KafkaTimeoutError: so an expired batch also replaces the producer, and the delivery timeout is
-  kept short (a few seconds past the request timeout) to bound that recovery;
+  KafkaTimeoutError: so an expired batch also replaces the producer (after such a broker,
+  publishing resumes within the delivery timeout);
+- a record that expires is answered as failed, and its spooled copy is published again; but a
+  leader killed before its ack may already have had it replicated. The delivery timeout (30 s)
+  therefore outlasts a leader change (Kafka notices a dead broker within its
+  broker.session.timeout.ms, 9 s by default): the idempotent producer's own retries reach the new
+  leader, which acknowledges a record it already holds without writing it twice;
 - close(timeout) flushes first and, if records are still pending at the timeout, raises and leaves
   the producer running (its I/O thread may deliver them later): a producer is force-closed instead;
 - a failed TCP connect leaves its socket to the garbage collector (patched below);
@@ -67,6 +72,7 @@ log = logging.getLogger("gateway.kafka")
 
 PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
 WARM_SECS = 5.0
+DELIVERY_TIMEOUT_MS = 30_000  # longer than a leader change; see the module docstring
 # How often a connected publisher checks that a bootstrap server still accepts connections: a
 # broker that died is known (and reported by /readyz) within about this, not at the next timeout.
 WATCH_SECS = 1.0
@@ -142,9 +148,11 @@ class KafkaPublisher:
         }
         self._config.update(options or {})
         # kafka-python refuses a delivery timeout under request timeout + linger. Past the ack
-        # timeout a record only matters to the spool's bookkeeping: keep the least allowed.
+        # timeout a record only matters to the spool's bookkeeping, but one that expires during
+        # a leader change may be in Kafka already and would be published again from the spool:
+        # outlast the change (module docstring; tests/integration/test_kafka_faults.py).
         floor = self._config["request_timeout_ms"] + self._config["linger_ms"] + 1000
-        self._config.setdefault("delivery_timeout_ms", max(floor, block_ms + 1000))
+        self._config.setdefault("delivery_timeout_ms", max(floor, block_ms + 1000, DELIVERY_TIMEOUT_MS))
         self._producer: KafkaProducer | None = None
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-send")
         self._queued = 0  # records handed to the sender thread, and those it has sent: equal

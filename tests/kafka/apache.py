@@ -234,7 +234,9 @@ class Cluster:
         self.root = Path(tempfile.mkdtemp(prefix="kafka-"))
         self.log_dir = log_dir or self.root
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = "-"
+        while self.cluster_id.startswith("-"):  # as Kafka's own Uuid.randomUuid(): never read as a flag
+            self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         self.jars = Path()
         ports: list[int | None] = list(advertised_ports or [None] * nodes)
         self.nodes = [Node(self, i + 1, ports[i]) for i in range(nodes)]
