@@ -227,7 +227,7 @@ def _replay(ops: Ops) -> Handler:
             if ops.metrics is not None:
                 ops.metrics.kafka_error("replay", "unavailable")
             try:
-                await ops.store.spool(record, (event.source, event.id), row=row)
+                await ops.store.spool(record, (event.source, event.id), row=row, unique=False)
             except StoreError:
                 return _error("kafka and the local spool are both unavailable; retry later", 503)
             ops.wake()

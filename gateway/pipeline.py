@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.publish import (
     CONNECTING,
     Ack,
+    AlreadyPublished,
     Publisher,
     Record,
     Sending,
@@ -155,17 +156,19 @@ class Pipeline:
     async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Answer]]) -> Answer:
         """Publish a (source, id) at most once: a retry racing its original waits for it.
         `publish` is told whether the spool held events (read with the dedupe check)."""
-        pending = self._inflight.get(key)
-        if pending is not None:
+        # Several copies may wait for one original: the first to wake takes its place, and the
+        # others wait for that one in turn.
+        while (pending := self._inflight.get(key)) is not None:
             await asyncio.wait([pending])
         seen, spooling = self.store.lookup(key)
         if seen:
-            return Answer(200, {"id": key[1], "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
+            return _duplicate(key[1])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = done
 
         def release(_: object = None) -> None:
-            del self._inflight[key]
+            if self._inflight.get(key) is done:
+                del self._inflight[key]
             done.set_result(None)
 
         try:
@@ -178,14 +181,14 @@ class Pipeline:
                 marking.add_done_callback(release)
 
     async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Answer:
+        key = (source.name, mapped.id)
         if isinstance(mapped, Envelope):
             record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
-                            wire.record_headers(mapped))
+                            wire.record_headers(mapped), key)
             outcome, status = Outcome.PUBLISHED, 200
         else:
-            record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped))
+            record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped), [], key)
             outcome, status = Outcome.DEADLETTERED, 202
-        key = (source.name, mapped.id)
         now = self.clock()
 
         def spooled() -> tuple[Answer, history.Row]:  # built only when it happens (rarely)
@@ -207,6 +210,8 @@ class Pipeline:
             if not await settled_within(sending.result, timeout):
                 raise TimeoutError
             ack = sending.result.result()
+        except AlreadyPublished:  # a copy on another worker of this host was acknowledged
+            return _duplicate(mapped.id)
         except Unavailable:
             self._kafka_error("unavailable")
             return await self._spool(record, key, *spooled())
@@ -227,10 +232,12 @@ class Pipeline:
 
     async def _spool(self, record: Record, key: Key, answer: Answer, row: history.Row | None = None
                      ) -> Answer:
-        try:
-            await self.store.spool(record, key, row=row)  # one fsynced transaction with the dedupe mark
+        try:  # one fsynced transaction with the dedupe mark
+            seq = await self.store.spool(record, key, row=row)
         except StoreError:
             return unavailable()
+        if seq is None:  # another worker's copy was accepted first
+            return _duplicate(key[1])
         self._on_spooled()
         return answer
 
@@ -244,6 +251,8 @@ class Pipeline:
                                          row=row)
         except StoreError:
             return unavailable()
+        if seq is None:  # another worker's copy was accepted first
+            return _duplicate(key[1])
 
         def settled(result: asyncio.Future[Ack]) -> None:
             acked = not result.cancelled() and result.exception() is None
@@ -268,6 +277,10 @@ class Pipeline:
             return
         marking.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged by the store
         self._marking[key] = marking
+
+
+def _duplicate(event_id: str) -> Answer:
+    return Answer(200, {"id": event_id, "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
 
 
 def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,

@@ -100,6 +100,7 @@ _LAST_SECOND_PAST_BOUND = (
     " ORDER BY second DESC LIMIT 1")
 _COUNT_MARKS = ("INSERT INTO seen_seconds (second, marks) VALUES (?, ?)"
                 " ON CONFLICT (second) DO UPDATE SET marks = marks + excluded.marks")
+_SEEN = "SELECT 1 FROM seen WHERE source = ? AND id = ?"
 _headers_encode = msgspec.msgpack.Encoder().encode
 _headers_decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
@@ -124,6 +125,7 @@ class _Job:
     hold_secs: float = 0.0
     rows: Sequence[history.Row] = ()  # event history, written in the same transaction
     acks: Sequence[tuple[int, Ack]] = ()  # spool seq -> where Kafka put it (history rows updated)
+    unique: bool = True  # a spool job: skipped if its key was seen (a copy accepted meanwhile)
     done: Callable[[BaseException | None], None] = field(default=lambda error: None)
 
 
@@ -252,14 +254,19 @@ class Store:
         return self._read()
 
     async def spool(self, record: Record, key: Key, hold_secs: float = 0.0,
-                    row: history.Row | None = None) -> int:
-        """Durably keep `record` and mark `key` seen, in one fsynced transaction -> its seq.
+                    row: history.Row | None = None, unique: bool = True) -> int | None:
+        """Durably keep `record` and mark `key` seen, in one fsynced transaction -> its seq, or
+        None when `key` was already seen by then: another worker of the host accepted a copy of
+        the event first (the write transaction is the host's one serial point), and this one is a
+        duplicate, kept nowhere.
 
         `hold_secs` keeps the drainer off it while an earlier send of the same record may still be
-        acknowledged; the caller then removes it (acked) or releases it (failed)."""
-        job = _Job("spool", records=[record], keys=[key], hold_secs=hold_secs, rows=[row] if row else ())
+        acknowledged; the caller then removes it (acked) or releases it (failed). `unique=False`
+        keeps it whatever was seen (a replay republishes an accepted event on purpose)."""
+        job = _Job("spool", records=[record], keys=[key], hold_secs=hold_secs, rows=[row] if row else (),
+                   unique=unique)
         await self._submit(job)
-        return job.seqs[0]
+        return job.seqs[0] if job.seqs else None
 
     async def release(self, seq: int) -> None:
         await self._submit(_Job("release", seqs=[seq]))
@@ -550,6 +557,9 @@ def _apply(conn: sqlite3.Connection, job: _Job, now: float) -> None:
         conn.execute("DELETE FROM spool WHERE seq = ?", (seq,))
         return
     if job.kind == "spool":
+        if job.unique and any(conn.execute(_SEEN, key).fetchone() for key in job.keys):
+            job.seqs = []  # a copy accepted meanwhile, by another worker: nothing to keep
+            return
         job.seqs = [
             conn.execute(
                 "INSERT INTO spool (topic, key, value, headers, spooled_at, hold_until)"

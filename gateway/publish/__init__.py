@@ -24,6 +24,9 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]] = msgspec.field(default_factory=list)
+    # A webhook's (source, id): the host's publisher process sends one copy of it at a time and
+    # answers a racing copy as AlreadyPublished (gateway.publish.claims). Not stored or sent.
+    claim: tuple[str, str] | None = None
 
 
 class Ack(msgspec.Struct, frozen=True, gc=False):
@@ -34,6 +37,14 @@ class Ack(msgspec.Struct, frozen=True, gc=False):
 
 class Unavailable(Exception):
     """The broker did not acknowledge in time, is unreachable, or refused the record."""
+
+
+class AlreadyPublished(Exception):  # noqa: N818 - an outcome, not an error
+    """Another copy of the record's claim (source, id) was acknowledged: this one was not sent."""
+
+    def __init__(self, ack: Ack) -> None:
+        super().__init__(f"already published at {ack.topic}/{ack.partition}@{ack.offset}")
+        self.ack = ack
 
 
 class Sending:

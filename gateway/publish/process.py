@@ -7,6 +7,7 @@ so every trap they handle is still handled), and each worker hands it records ov
 
     worker --Send(seq, record)--> publisher process --send()--> Kafka
     worker <--Acked(seq, partition, offset) | Failed(seq, reason)--   once the broker has answered
+    worker <--Duplicate(seq, partition, offset)--     another worker's copy of its webhook was acked
     worker <--Status(connected, delivery timeout, connecting)--       on connect and on each change
 
 What a 2xx means does not change: a worker answers 2xx only on an Acked for that record. The hop
@@ -45,6 +46,7 @@ from gateway.publish import (
     REACHABLE,
     UNREACHABLE,
     Ack,
+    AlreadyPublished,
     Backend,
     FirstAttempt,
     Record,
@@ -52,6 +54,7 @@ from gateway.publish import (
     Unavailable,
     ack_within,
 )
+from gateway.publish.claims import Claims, Key
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -79,6 +82,7 @@ class Send(msgspec.Struct, array_like=True, tag=0):
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    claim: tuple[str, str] | None = None  # the webhook's (source, id): see gateway.publish.claims
 
 
 class Acked(msgspec.Struct, array_like=True, tag=1):
@@ -98,7 +102,15 @@ class Status(msgspec.Struct, array_like=True, tag=3):
     connecting: bool = False  # the producer's first connection attempt has not finished
 
 
-Frame = Send | Acked | Failed | Status
+class Duplicate(msgspec.Struct, array_like=True, tag=4):
+    """Not sent: another worker's copy of the same claim was acknowledged there."""
+
+    seq: int
+    partition: int
+    offset: int
+
+
+Frame = Send | Acked | Failed | Status | Duplicate
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Frame).decode
 
@@ -228,7 +240,8 @@ class ProcessPublisher:
         sending.mark_sent()  # written to the socket now: from here only an answer settles it
         self._pending[self._seq] = (sending.result, record.topic,
                                     time.monotonic() + self.delivery_timeout_secs)
-        channel.write(Send(self._seq, record.topic, record.key, record.value, record.headers))
+        channel.write(Send(self._seq, record.topic, record.key, record.value, record.headers,
+                           record.claim))
         return sending
 
     async def publish(self, record: Record, timeout: float) -> Ack:
@@ -258,6 +271,10 @@ class ProcessPublisher:
             entry = self._pending.pop(frame.seq, None)
             if entry is not None and not entry[0].done():
                 entry[0].set_exception(Unavailable(frame.reason))
+        elif type(frame) is Duplicate:
+            entry = self._pending.pop(frame.seq, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_exception(AlreadyPublished(Ack(entry[1], frame.partition, frame.offset)))
         elif type(frame) is Status:
             self._connected = frame.connected
             self._delivery_timeout = frame.delivery_timeout_secs
@@ -318,9 +335,11 @@ class _Worker:
     of an asyncio future per record settled through call_soon_threadsafe.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, claims: Claims) -> None:
         self.channel = _Channel(self._received)
         self._backend = backend
+        self._claims = claims  # shared by every worker's connection
+        self._owned: dict[int, Key] = {}  # seq -> the claim this worker's record holds
         self._loop = asyncio.get_running_loop()
         self._answers: deque[Acked | Failed] = deque()
         self._relaying = False  # a _relay() is scheduled and has not started draining
@@ -328,11 +347,29 @@ class _Worker:
     def _received(self, frame: Any) -> None:
         if type(frame) is not Send:
             return
+        if frame.claim is not None:
+            key = (frame.claim[0], frame.claim[1])
+            if not self._claims.claim(key, partial(self._copy_settled, frame.seq)):
+                return  # another copy is in flight or acknowledged: answered when it settles
+            self._owned[frame.seq] = key
         record = Record(frame.topic, frame.key, frame.value, frame.headers)
         try:
             self._backend.hand(record, partial(self._answer, frame.seq))
         except Unavailable as exc:
+            self._settle(frame.seq, None)
             self.channel.write(Failed(frame.seq, str(exc)))
+
+    def _copy_settled(self, seq: int, ack: Ack | None) -> None:
+        """The copy that owns this record's claim settled: a duplicate, or a failure (then each
+        worker spools its own copy and the store keeps the first)."""
+        if self.channel.transport is not None:
+            self.channel.write(Duplicate(seq, ack.partition, ack.offset) if ack is not None
+                               else Failed(seq, "another copy of this event failed"))
+
+    def _settle(self, seq: int, ack: Ack | None) -> None:
+        key = self._owned.pop(seq, None)
+        if key is not None:
+            self._claims.settle(key, ack)
 
     def _answer(self, seq: int, outcome: Ack | Unavailable) -> None:  # on any thread
         self._answers.append(Acked(seq, outcome.partition, outcome.offset) if type(outcome) is Ack
@@ -347,6 +384,9 @@ class _Worker:
         answers = self._answers
         while answers:
             answer = answers.popleft()
+            if self._owned:
+                self._settle(answer.seq, Ack("", answer.partition, answer.offset)
+                             if type(answer) is Acked else None)
             if self.channel.transport is not None:  # else the worker went away and has failed it
                 self.channel.write(answer)
 
@@ -377,13 +417,14 @@ async def serve_workers(backend: Backend, socket_path: str, stop: asyncio.Event)
     whenever the backend's connection to Kafka changes."""
     loop = asyncio.get_running_loop()
     workers: set[_Worker] = set()
+    claims = Claims()
 
     def status() -> Status:
         return Status(backend.connected, backend.delivery_timeout_secs,
                       backend.state == CONNECTING)
 
     def accept() -> _Channel:
-        worker = _Worker(backend)
+        worker = _Worker(backend, claims)
         workers.add(worker)
         worker.channel.closed.add_done_callback(lambda _: workers.discard(worker))
         worker.channel.write(status())

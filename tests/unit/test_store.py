@@ -67,6 +67,21 @@ def test_a_spooled_event_is_marked_seen_in_the_same_step(store: Store) -> None:
     assert asyncio.run(run()) == (False, True)
 
 
+def test_a_copy_spooled_after_its_event_was_accepted_is_kept_nowhere(store: Store) -> None:
+    """Two workers spooling copies of one event at once: the write transaction keeps the first
+    (even within one group commit); a replay, which republishes on purpose, is kept."""
+    async def run() -> list[int | None]:
+        together = await asyncio.gather(store.spool(record(1), ("tlas", "same")),
+                                        store.spool(record(1), ("tlas", "same")))
+        later = await store.spool(record(1), ("tlas", "same"))
+        replay = await store.spool(record(1), ("tlas", "same"), unique=False)
+        return [*together, later, replay]
+
+    first, second, later, replay = asyncio.run(run())
+    assert isinstance(first, int) and second is None and later is None and isinstance(replay, int)
+    assert store.depth()[0] == 2
+
+
 def test_marks_gathered_in_one_loop_turn_are_committed_before_a_later_write(store: Store) -> None:
     """A flush (what the admin API does before reading the history) returns only once every mark
     made before it is committed, even marks still gathered for this loop turn; their shared future
