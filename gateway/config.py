@@ -2,212 +2,123 @@
 
 A file that cannot be used raises ConfigError with one message naming the file and every place
 that is wrong (`sources.iof.secrets[0]: environment variable IOF_WEBHOOK_SECRET is not set`).
-Each provider brings its own source model (gateway.providers); this module holds what they share.
+The sections and what every source shares are gateway.settings; each provider brings its own
+source model (gateway.providers), and `sources:` is validated by the union of those models, told
+apart by `provider:`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
+    Discriminator,
     Field,
+    GetPydanticSchema,
     IPvAnyNetwork,
-    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    Tag,
     ValidationError,
-    ValidationInfo,
-    WrapValidator,
 )
 
-from gateway import secrets
 from gateway.errors import ConfigError
-from gateway.secrets import Secret
+from gateway.providers import REGISTRY
+from gateway.settings import (
+    Admin,
+    KafkaSettings,
+    Limits,
+    Listen,
+    Model,
+    NoneAuth,
+    SourceConfig,
+    Storage,
+)
 
-DEFAULT_MAX_BODY_BYTES = 1_048_576
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# The union's members that only report a mistake; their tags cannot be a provider's name.
+BAD_NAME, NOT_A_MAPPING, UNKNOWN_PROVIDER = "!name", "!mapping", "!provider"
+_BAD_NAME = object()  # stands in for a source whose name is unusable: that is its one message
 
 
-def _secret(value: Any, handler: Any, info: ValidationInfo) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("a secret is a string: env:NAME, file:/path or the value itself")
-    secret, literal = secrets.resolve(value)
-    if literal and info.context is not None:
-        info.context.setdefault("literal_secrets", []).append(info.field_name)
-    return secret
+def _named(sources: Any) -> Any:
+    # Names are YAML keys, so `123:` is the name "123", not a type error.
+    if not isinstance(sources, dict):
+        return sources  # pydantic says what is wrong with it
+    return {str(name): raw if SOURCE_NAME.match(str(name)) else _BAD_NAME
+            for name, raw in sources.items()}
 
 
-SecretValue = Annotated[
-    Secret,
-    WrapValidator(_secret),
-    PlainSerializer(lambda s: secrets.describe(s.ref), return_type=str),
-]
-# One secret or several (rotation: any may match; the first is the one samples are signed with).
-SecretList = Annotated[
-    list[SecretValue],
-    BeforeValidator(lambda v: v if isinstance(v, list) else [v]),
-    Field(min_length=1),
-]
+def _provider_of(raw: Any) -> str:
+    """The tag of the union member that validates a source: its provider's name, or a mistake."""
+    if raw is _BAD_NAME:
+        return BAD_NAME
+    if isinstance(raw, SourceConfig):  # already validated (a copy of a Config)
+        return raw.provider
+    if not isinstance(raw, dict):
+        return NOT_A_MAPPING
+    provider = raw.get("provider")
+    return provider if isinstance(provider, str) and provider in REGISTRY else UNKNOWN_PROVIDER
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+def _refuse(message: str) -> PlainValidator:
+    def refuse(raw: Any) -> None:
+        raise ValueError(message)
+
+    return PlainValidator(refuse)
 
 
-class Listen(Model):
-    host: str = "0.0.0.0"
-    port: int = Field(8080, ge=0, le=65535)
+def _unknown(provider: Any) -> None:
+    what = f"unknown provider {provider!r}" if provider else "`provider:` is missing"
+    raise ValueError(f"{what} (known: {', '.join(sorted(REGISTRY))})")
 
 
-KAFKA_SECRET_OPTIONS = ("sasl_plain_password", "ssl_password")
+class _UnknownProvider(BaseModel):
+    """A source whose provider is not known gets one message, at `provider`, whatever else it has."""
+
+    provider: Annotated[Any, AfterValidator(_unknown)] = Field(None, validate_default=True)
 
 
-class KafkaSettings(BaseModel):
-    """Known options, plus kafka-python producer options passed through (security_protocol, sasl_*...)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, arbitrary_types_allowed=True)
-
-    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
-    topic_prefix: str = Field("webhooks", pattern=r"^[A-Za-z0-9._-]+$")
-    ack_timeout_ms: int = Field(2000, ge=1, le=120_000)
-    # The producer library: kafka-python (default, pure Python) or confluent-kafka (librdkafka, an
-    # optional install: about a tenth of the CPU per record; docs/benchmarks.md).
-    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
-    # Where the producer runs under `serve`: one process per host beside the workers (default; the
-    # client's per-record CPU leaves the workers' cores, gateway.publish.process), or in each worker.
-    publisher: Literal["process", "worker"] = "process"
-    # The producer options that are credentials: secret references like any other secret, so they
-    # can come from env:/file: and never show in repr() or logs.
-    sasl_plain_password: SecretValue | None = None
-    ssl_password: SecretValue | None = None
-
-    @property
-    def producer_options(self) -> dict[str, Any]:
-        options = dict(self.model_extra or {})
-        for name in KAFKA_SECRET_OPTIONS:
-            secret = getattr(self, name)
-            if secret is not None:
-                options[name] = secret.reveal().decode()
-        return options
+_MEMBERS: tuple[Any, ...] = (
+    *(Annotated[provider.config, Tag(name)] for name, provider in REGISTRY.items()),
+    Annotated[Any, _refuse("a source name is lower-case letters, digits, - and _ "
+                           "(it is a URL path)"), Tag(BAD_NAME)],
+    Annotated[Any, _refuse("expected a mapping with `provider:`"), Tag(NOT_A_MAPPING)],
+    Annotated[_UnknownProvider, Tag(UNKNOWN_PROVIDER)],
+)
+# One dict lookup on the tag picks the model; mypy sees the base class every member extends.
+# (`Union[...]` of a tuple: `|` cannot spell a union built at run time.)
+_UNION: Any = Annotated[Union[_MEMBERS], Discriminator(_provider_of)]  # noqa: UP007
+AnySource = Annotated[SourceConfig, GetPydanticSchema(lambda _, handler: handler(_UNION))]
 
 
-class Storage(Model):
-    path: Path = Path("./var")  # spool, dedupe window (gateway.db), audit log
-    # Longer than any seed provider's retry schedule (TLAS retries for 24 h, IOF for 2 h).
-    dedupe_window_secs: int = Field(72 * 3600, ge=60)
-    # Past it, the oldest marks go, by whole seconds, down to 90 % of it (gateway.store).
-    dedupe_max_entries: int = Field(5_000_000, ge=1000)
-    # The event history (GET /admin/events, replay): rows older than this, or beyond the count, go.
-    history_retention_secs: int = Field(7 * 86400, ge=60)
-    history_max_rows: int = Field(100_000, ge=100)
+class Config(Model):
+    """A configuration as validated: what every part of the gateway reads."""
 
-
-class Admin(Model):
-    token: SecretValue | None = None
-    enabled: bool = True  # the admin API is off without a token, or with `enabled: false`
-
-
-class Bucket(Model):
-    """A token bucket: `rate_per_sec` sustained, up to `burst` at once."""
-
-    rate_per_sec: float = Field(gt=0)
-    burst: int = Field(ge=1)
-
-
-class RateLimit(Model):
-    """`per_client` is checked before verification, per source and client address: only the
-    address's own requests spend it. `per_source` counts authenticated events only, after
-    verification, so failed requests never spend it; off by default, since a provider
-    redelivering a backlog bursts legitimately and a 429 only delays it. `null` turns a bucket off."""
-
-    per_source: Bucket | None = None
-    per_client: Bucket | None = Bucket(rate_per_sec=100, burst=200)
-
-
-class Limits(Model):
-    """Abuse limits for every source (a source may override `rate_limit`); see SECURITY.md."""
-
-    rate_limit: RateLimit = RateLimit()
-    # Failed verifications an address may make: past the burst its failures are answered 429
-    # (and audited in aggregate) until a token refills. Its valid events still get through.
-    failed_auth: Bucket | None = Bucket(rate_per_sec=1, burst=20)
-    read_timeout_secs: float = Field(10.0, gt=0, le=600)  # headers + body must arrive within it
-    # Request line + headers, enforced while they arrive: over it, 431 and the connection closed.
-    max_header_bytes: int = Field(65_536, ge=1024, le=16 * 1_048_576)
-    max_connections: int = Field(1000, ge=1)  # uvicorn's limit_concurrency: beyond it, 503
-    max_clients_tracked: int = Field(100_000, ge=100)  # per-address buckets kept (LRU)
-
-
-class NoneAuth(Model):
-    type: Literal["none"]
-
-
-class ApiKeyAuth(Model):
-    type: Literal["api_key"]
-    header: str = "X-API-Key"
-    scheme: str | None = None  # e.g. "ApiKey" for `Authorization: ApiKey <key>`
-    key: SecretList
-
-
-class BasicAuth(Model):
-    type: Literal["basic"]
-    username: str
-    password: SecretList
-
-
-Auth = Annotated[NoneAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
-
-
-class SourceConfig(Model):
-    """What every source accepts; providers subclass it with their own options."""
-
-    provider: str
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, le=64 * 1_048_576)
-    tolerance_secs: int = Field(300, ge=1)
-    topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
-    events: list[str] | None = None  # glob allowlist over the event type (after `{provider}.`)
-    tenant: str | None = None
-    max_age_secs: int | None = Field(None, ge=1)  # replay protection over the signed event time
-    rate_limit: RateLimit | None = None  # default: the top-level `limits.rate_limit`
-    allow_cidrs: list[IPvAnyNetwork] | None = None  # client addresses allowed; default: any
-
-
-class SignedSourceConfig(SourceConfig):
-    """A provider that signs with a shared secret; several secrets allow rotation."""
-
-    secrets: SecretList
-
-
-class _Root(Model):
     listen: Listen = Listen()
     kafka: KafkaSettings = KafkaSettings()
     storage: Storage = Storage()
     admin: Admin = Admin()
     limits: Limits = Limits()
     trusted_proxies: list[IPvAnyNetwork] = []  # peers whose X-Forwarded-For is believed
-    # Only "a non-empty mapping" here: each source is validated once, by its provider's model (_source),
-    # so a bad source gets one message and a YAML key like `123:` is a name, not a type error.
-    sources: dict[Any, Any] = Field(min_length=1)
+    sources: Annotated[dict[str, AnySource], Field(min_length=1), BeforeValidator(_named)]
+    # Private, so a file cannot set them: where it was read from, what check-config and serve warn.
+    _path: Path | None = PrivateAttr(None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
-@dataclass(frozen=True)
-class Config:
-    listen: Listen
-    kafka: KafkaSettings
-    storage: Storage
-    admin: Admin
-    sources: dict[str, SourceConfig]
-    path: Path | None = None
-    warnings: list[str] = field(default_factory=list)
-    limits: Limits = Limits()
-    trusted_proxies: list[IPvAnyNetwork] = field(default_factory=list)
+    @property
+    def warnings(self) -> list[str]:
+        return self._warnings
 
 
 def load_config(path: str | Path) -> Config:
@@ -228,56 +139,45 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(data: Any, path: Path | None = None) -> Config:
-    from gateway.providers import REGISTRY  # providers build on this module's models
-
     where = str(path) if path else "configuration"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the file must be a YAML mapping with at least `sources:`")
     context: dict[str, Any] = {}
-    problems: list[str] = []
-    root = None
     try:
-        root = _Root.model_validate(data, context=context)
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
-        problems += _describe(exc, ())
-    sources: dict[str, SourceConfig] = {}
-    raw_sources = data.get("sources")
-    for name, raw in (raw_sources.items() if isinstance(raw_sources, dict) else ()):
-        source, errors = _source(str(name), raw, REGISTRY, context)
-        problems += errors
-        if source is not None:
-            sources[str(name)] = source
-    if root is not None:
-        problems += _kafka_options(root.kafka)
-    if problems or root is None:
-        raise ConfigError(f"{where}: invalid configuration\n" + "\n".join(f"  {p}" for p in problems))
-    warnings = [f"sources.{n}: auth type none: anyone can post events" for n, s in sources.items()
-                if isinstance(getattr(s, "auth", None), NoneAuth)]
+        # The producer options are named too when the rest is wrong: every problem at once.
+        kafka = _valid_kafka(data.get("kafka", {}))
+        raise _invalid(where, _describe(exc) + _kafka_options(kafka)) from None
+    problems = _kafka_options(config.kafka)
+    if problems:
+        raise _invalid(where, problems)
+    config._path = path
+    config._warnings = [f"sources.{name}: auth type none: anyone can post events"
+                        for name, source in config.sources.items()
+                        if isinstance(getattr(source, "auth", None), NoneAuth)]
     if context.get("literal_secrets"):
-        warnings.append("a secret is written literally in the file; prefer env: or file: references")
-    return Config(root.listen, root.kafka, root.storage, root.admin, sources, path, warnings,
-                  limits=root.limits, trusted_proxies=list(root.trusted_proxies))
+        config._warnings.append(
+            "a secret is written literally in the file; prefer env: or file: references")
+    return config
 
 
-def _source(name: str, raw: Any, registry: dict[str, Any], context: dict[str, Any]
-            ) -> tuple[SourceConfig | None, list[str]]:
-    loc = ("sources", name)
-    if not SOURCE_NAME.match(name):
-        return None, [f"sources.{name}: a source name is lower-case letters, digits, - and _ (it is a URL path)"]
-    if not isinstance(raw, dict):
-        return None, [f"sources.{name}: expected a mapping with `provider:`"]
-    provider = raw.get("provider")
-    if provider not in registry:
-        known = ", ".join(sorted(registry))
-        what = f"unknown provider {provider!r}" if provider else "`provider:` is missing"
-        return None, [f"sources.{name}.provider: {what} (known: {known})"]
+def _invalid(where: str, problems: list[str]) -> ConfigError:
+    return ConfigError(f"{where}: invalid configuration\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _valid_kafka(raw: Any) -> KafkaSettings | None:
     try:
-        return registry[provider].config.model_validate(raw, context=context), []
-    except ValidationError as exc:
-        return None, _describe(exc, loc)
+        return KafkaSettings.model_validate(raw, context={})
+    except ValidationError:
+        return None  # its problems are among the configuration's
 
 
-def _kafka_options(kafka: KafkaSettings) -> list[str]:
+def _kafka_options(kafka: KafkaSettings | None) -> list[str]:
+    # Imported here, not at the top: a client's option names come with the client library, and
+    # confluent-kafka is an optional install.
+    if kafka is None:
+        return []
     if kafka.client == "confluent-kafka":
         try:
             from gateway.publish.confluent import OPTIONS
@@ -291,10 +191,10 @@ def _kafka_options(kafka: KafkaSettings) -> list[str]:
             if key not in PRODUCER_OPTIONS]
 
 
-def _describe(exc: ValidationError, prefix: tuple[str, ...]) -> list[str]:
+def _describe(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
-        place = _place(prefix + tuple(str(p) for p in error["loc"]))
+        place = _place(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
@@ -304,10 +204,12 @@ def _describe(exc: ValidationError, prefix: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def _place(loc: tuple[str, ...]) -> str:
+def _place(loc: tuple[int | str, ...]) -> str:
+    if len(loc) > 2 and loc[0] == "sources":
+        loc = loc[:2] + loc[3:]  # the union's tag (the provider's name) is no key of the file
     text = ""
     for part in loc:
-        if part.isdigit():
+        if isinstance(part, int):  # a list index; a source named `123` stays a name
             text += f"[{part}]"
         elif part not in ("none", "api_key", "basic") or not text.endswith("auth"):
             text += f".{part}" if text else part

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import NamedTuple
 
-from gateway.config import Bucket, RateLimit
+from gateway.settings import Bucket, RateLimit
 
 Network = IPv4Network | IPv6Network
 AUDIT_EVERY_SECS = 1.0  # a penalised address's failures: one full audit record a second

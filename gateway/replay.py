@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.config import SourceConfig
 from gateway.envelope import Envelope
+from gateway.settings import SourceConfig
 
 
 def stale(envelope: Envelope, config: SourceConfig, now: float) -> bool:

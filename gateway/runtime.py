@@ -11,7 +11,7 @@ the Kafka client, the store, uvicorn's limits) is listed in `RESTART_ONLY`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.audit import Redaction, secret_values
@@ -69,5 +69,5 @@ def in_force(old: Config, new: Config) -> Config:
     limits = new.limits.model_copy(update={
         name.split(".", 1)[1]: getattr(old.limits, name.split(".", 1)[1])
         for name in RESTART_ONLY if name.startswith("limits.")})
-    return replace(new, listen=old.listen, kafka=old.kafka, storage=old.storage, admin=old.admin,
-                   limits=limits)
+    return new.model_copy(update={"listen": old.listen, "kafka": old.kafka, "storage": old.storage,
+                                  "admin": old.admin, "limits": limits})

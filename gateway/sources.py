@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 
-from gateway.config import Config, SourceConfig
+from gateway.config import Config
 from gateway.headers import Headers
 from gateway.providers import REGISTRY
 from gateway.providers.base import Fields, Payload
+from gateway.settings import SourceConfig
 from gateway.verify import Verifier
 
 

@@ -16,9 +16,9 @@ from typing import Literal
 
 import msgspec
 
-from gateway.config import ApiKeyAuth, Auth, BasicAuth, NoneAuth, SourceConfig
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.settings import ApiKeyAuth, Auth, BasicAuth, NoneAuth, SourceConfig
 from gateway.verify import Verifier, credentials
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from gateway.config import SourceConfig
 from gateway.headers import Headers
+from gateway.settings import SourceConfig
 from gateway.verify import Verifier
 
 Payload = dict[str, Any]

@@ -16,10 +16,10 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gateway import pointer
-from gateway.config import Auth, Model, SecretList, SourceConfig
 from gateway.headers import Headers
 from gateway.providers import azakaw
 from gateway.providers.base import Extract, Fields, Payload, Provider, new_id, text
+from gateway.settings import Auth, Model, SecretList, SourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
 

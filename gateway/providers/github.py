@@ -16,9 +16,9 @@ import uuid
 
 import msgspec
 
-from gateway.config import SignedSourceConfig
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
 

@@ -16,10 +16,10 @@ import time
 
 import msgspec
 
-from gateway.config import SignedSourceConfig
 from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, first_text, first_value, new_id, text
+from gateway.settings import SignedSourceConfig
 from gateway.verify import Reject, Verifier, guarded, required
 from gateway.verify.hmac import HmacSpec, any_match, check_tolerance, decode_signature, parse_pairs
 

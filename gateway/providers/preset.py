@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import Field, create_model, field_validator
 
-from gateway.config import SecretValue, SignedSourceConfig
 from gateway.headers import Headers
 from gateway.providers import generic
 from gateway.providers.base import Extract, Fields, Payload, Provider, text
+from gateway.settings import SecretValue, SignedSourceConfig
 from gateway.verify import Verifier, credentials, guarded
 from gateway.verify.hmac import HmacSpec, whsec_key
 

@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from pydantic import field_validator
 
-from gateway.config import SignedSourceConfig
 from gateway.headers import Headers
 from gateway.providers.base import Extract, Fields, Payload, Provider, new_id, text
 from gateway.secrets import Secret
+from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec, whsec_key
 

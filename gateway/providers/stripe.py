@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from gateway.config import SignedSourceConfig
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, new_id, text
+from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
 

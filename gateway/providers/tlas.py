@@ -12,9 +12,9 @@ import time
 
 import msgspec
 
-from gateway.config import SignedSourceConfig
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
 

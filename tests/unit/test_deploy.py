@@ -4,7 +4,6 @@ port and paths the gateway serves."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -18,8 +17,9 @@ import yaml
 
 from gateway.app import create_app
 from gateway.cli import main, parser
-from gateway.config import Config, Storage, load_config
+from gateway.config import Config, load_config
 from gateway.publish.memory import MemoryPublisher
+from gateway.settings import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -75,7 +75,7 @@ def check(config_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
 
 def routes(config: Config, tmp_path: Path) -> set[str]:
     app = create_app(
-        dataclasses.replace(config, storage=Storage(path=tmp_path / "state")),
+        config.model_copy(update={"storage": Storage(path=tmp_path / "state")}),
         publisher=MemoryPublisher(),
     )
     return {route.path for route in app.routes}

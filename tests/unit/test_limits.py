@@ -7,10 +7,10 @@ from ipaddress import ip_network
 
 import pytest
 
-from gateway.config import Bucket, RateLimit, SourceConfig
 from gateway.envelope import Envelope
 from gateway.limits import Limiter, TokenBucket, allowed, client_address, retry_after
 from gateway.replay import stale
+from gateway.settings import Bucket, RateLimit, SourceConfig
 
 
 class Clock:
