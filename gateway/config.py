@@ -59,7 +59,7 @@ def _provider_of(raw: Any) -> str:
     """The tag of the union member that validates a source: its provider's name, or a mistake."""
     if raw is _BAD_NAME:
         return BAD_NAME
-    if isinstance(raw, SourceConfig):  # already validated (a copy of a Config)
+    if isinstance(raw, SourceConfig):  # a model, not a file (a Config built in code)
         return raw.provider
     if not isinstance(raw, dict):
         return NOT_A_MAPPING
