@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway import cli
-from gateway.config import load_config, parse_config
+from gateway.config import Config, load_config, parse_config
 from gateway.errors import ConfigError
 from gateway.providers import REGISTRY
 from gateway.settings import ApiKeyAuth, BasicAuth, Listen
@@ -229,6 +229,11 @@ def test_a_copy_keeps_the_path_and_warnings(tmp_path: Path) -> None:
     copy = config.model_copy(update={"listen": Listen(port=9)})
     assert (copy.path, copy.warnings, copy.listen.port) == (path, config.warnings, 9)
     assert config.warnings and config.listen.port == 8080
+
+
+def test_a_config_built_in_code_keeps_its_source_models() -> None:
+    model = parse_config({"sources": {"a": iof()}}).sources["a"]
+    assert Config(sources={"b": model}).sources["b"] is model
 
 
 def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
