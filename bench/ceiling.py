@@ -39,7 +39,7 @@ import run as bench  # noqa: E402
 import split  # noqa: E402
 
 from gateway.publish import Ack, Record, Sending  # noqa: E402
-from gateway.store import _Job  # noqa: E402
+from gateway.store import Job  # noqa: E402
 
 ABLATIONS = ("commits", "marks", "rows", "lookup")
 
@@ -89,12 +89,14 @@ def app_factory():  # noqa: ANN201 - uvicorn's factory protocol
 def ablate(parts: list[str]) -> None:
     """Switch store parts off in this (the served) process: see --without."""
     from gateway.store import Store
+    from gateway.store.writer import Writer
 
     if "commits" in parts:
-        def settle_only(self: Store, conn: object, jobs: list) -> None:
+        def settle_only(self: Writer, conn: object, jobs: list) -> bool:
             for job in jobs:
                 job.done(None)
-        Store._commit = settle_only  # type: ignore[method-assign]
+            return True
+        Writer.commit = settle_only  # type: ignore[method-assign,assignment]
     if "marks" in parts:
         def no_mark(self: Store, key: object, row: object = None) -> asyncio.Future[None]:
             done = asyncio.get_running_loop().create_future()
@@ -202,14 +204,14 @@ def prefill(path: Path, count: int) -> None:
     store = Store(path)
     store.open()
     try:
-        conn, value, now = store._connect("NORMAL"), b"v" * 1024, time.time()
+        conn, value, now = store.connect("NORMAL"), b"v" * 1024, time.time()
         for start in range(0, count, 500):
             ids = [str(uuid.uuid4()) for _ in range(min(500, count - start))]
             rows = [history.Row(id_, "iof", "iof.contract.created", id_, "published", "ceiling.iof", now,
                                 Record("ceiling.iof", id_.encode(), value, [("ce_id", id_.encode())]),
                                 Ack("ceiling.iof", 0, start + i))
                     for i, id_ in enumerate(ids)] if count - start <= store.history_max_rows else []
-            store._commit(conn, [_Job("mark", keys=[("iof", id_) for id_ in ids], rows=rows)])
+            store.writer.commit(conn, [Job("mark", keys=[("iof", id_) for id_ in ids], rows=rows)])
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
     finally:

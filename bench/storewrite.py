@@ -1,6 +1,6 @@
 """What the store's SQLite work costs per event, away from HTTP: the writer's commit of a dedupe mark
 and its history row (a 1.4 KB record), and the sweeper's delete of each once it is past its bound,
-split into user and kernel CPU. It runs the store's own code (`Store._commit`, as the writer
+split into user and kernel CPU. It runs the store's own code (`Writer.commit`, as the writer
 thread does, and `Store.expire`) on one thread, in groups as the writer commits them.
 
     .venv/bin/python bench/storewrite.py                        # groups of 17 (5 ms at 3,400/s)
@@ -29,7 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from gateway import history  # noqa: E402
 from gateway.publish import Ack, Record  # noqa: E402
-from gateway.store import EXPIRE_CHUNK, Store, _Job  # noqa: E402
+from gateway.store import EXPIRE_CHUNK, Job, Store  # noqa: E402
 
 VALUE = b"v" * 1400
 SOURCES = ("iof", "compliancely", "tlas", "azakaw-acme", "azakaw-globex")
@@ -40,7 +40,7 @@ def thread_cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def job(first: int, count: int, now: float) -> _Job:
+def job(first: int, count: int, now: float) -> Job:
     """`count` published events, each a dedupe mark and a history row holding its record."""
     keys, rows = [], []
     for n in range(first, first + count):
@@ -49,16 +49,16 @@ def job(first: int, count: int, now: float) -> _Job:
         keys.append((source, id_))
         rows.append(history.Row(id_, source, "x.y", None, "published", record.topic, now, record,
                                 Ack(record.topic, n % 4, n)))
-    return _Job("mark", keys=keys, rows=rows)
+    return Job("mark", keys=keys, rows=rows)
 
 
 def write(store: Store, pragmas: list[str], start: int, events: int, group: int) -> tuple[float, float]:
-    conn = store._connect("NORMAL")
+    conn = store.connect("NORMAL")
     for pragma in pragmas:
         conn.execute(f"PRAGMA {pragma}")
     before = thread_cpu()
     for first in range(start, start + events, group):
-        store._commit(conn, [job(first, min(group, start + events - first), time.time())])
+        store.writer.commit(conn, [job(first, min(group, start + events - first), time.time())])
     after = thread_cpu()
     conn.close()
     if store.failures:
@@ -90,7 +90,7 @@ def main() -> None:
         bound = args.prefill // 2  # what the sweeps keep of each table
         store = Store(Path(tmp) / "gateway.db", expire_every_secs=None)
         store.open()
-        with store._connect("NORMAL") as conn:
+        with store.connect("NORMAL") as conn:
             for index in args.drop_index:
                 conn.execute(f"DROP INDEX {index}")
         write(store, [], 0, args.prefill, 512)
@@ -100,7 +100,7 @@ def main() -> None:
               f"{' without ' + ', '.join(args.drop_index) if args.drop_index else ''}:"
               f" {per(args.events, user, system)}")
         total = args.prefill + args.events
-        # The marks: first a tenth of them (the sweeper waits for that much, gateway.store.MARKS_SWEPT,
+        # The marks: first a tenth of them (the sweeper waits for that much, gateway.store.sweeper.MARKS_SWEPT,
         # so it is what a sweep meets in steady state), then down to the bound.
         for name, max_entries, max_rows in (("history rows", total, bound),
                                             ("dedupe marks (a tenth)", total - 1, total),

@@ -12,14 +12,14 @@ from pathlib import Path
 import msgspec
 
 from gateway.auditlog import read_records
-from gateway.errors import Reason
+from gateway.errors import GatewayError, Reason
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REASONS = frozenset(r.value for r in Reason)
 
 
-class QueryError(ValueError):
+class QueryError(GatewayError, ValueError):
     """A filter that cannot be understood; the message says which."""
 
 

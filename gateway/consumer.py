@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from gateway.envelope import AuditRecord, DeadLetter, Envelope
+from gateway.errors import GatewayError
 from gateway.providers import REGISTRY
 
 T = TypeVar("T")
@@ -30,7 +31,7 @@ _audit = msgspec.json.Decoder(AuditRecord)
 _any = msgspec.json.Decoder()
 
 
-class DecodeError(ValueError):
+class DecodeError(GatewayError, ValueError):
     """A record value that is not the expected shape; the message names what was being decoded."""
 
 

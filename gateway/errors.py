@@ -1,6 +1,27 @@
-"""The fixed sets of codes shared by HTTP answers, audit records, logs and (later) metrics.
+"""The fixed sets of codes shared by HTTP answers, audit records, logs and metrics, and the root
+of the gateway's own exceptions.
 
 Raw exception text never leaves the process as a code: everything observable is one of these.
+
+The gateway's exceptions, each defined where it is raised (tests/unit/test_errors.py checks that
+every exception class in the package is in this tree, or listed there as not yet in it):
+
+    GatewayError                      gateway.errors: the root; `except GatewayError` catches ours only
+     ├── ConfigError                  gateway.errors: an unusable configuration or command line;
+     │                                  the commands print its message and exit 2
+     ├── StoreError                   gateway.errors (gateway.store): the local store cannot take
+     │                                  a write or cannot be opened (disk full, read-only, I/O)
+     ├── ReloadError                  gateway.reload: a reload refused; the running one stays
+     ├── QueryError (+ ValueError)    gateway.auditquery: an audit filter that cannot be understood
+     ├── DuplicateHeader              gateway.headers: a header that must appear once, repeated
+     ├── Reject                       gateway.verify: a failed check inside a verifier; never
+     │                                  leaves it (`guarded` turns it into a Verdict)
+     ├── DecodeError (+ ValueError)   gateway.consumer: a Kafka record that is not an envelope
+     └── BrokerError (+ RuntimeError) gateway.dev.broker: the embedded development broker failed
+
+Not in the tree yet: Unavailable and AlreadyPublished (gateway.publish), KafkaCompatError
+(gateway.publish.kafka_compat) and CannotSign (gateway.providers.base) still derive from
+Exception or RuntimeError directly.
 """
 
 from __future__ import annotations
@@ -44,5 +65,13 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-class ConfigError(Exception):
+class GatewayError(Exception):
+    """The root of the gateway's own exceptions (the tree is in the module docstring)."""
+
+
+class ConfigError(GatewayError):
     """A configuration file that cannot be used; the message names the file and the place."""
+
+
+class StoreError(GatewayError):
+    """The local store cannot take a write (disk full, read-only, I/O error) or be opened."""

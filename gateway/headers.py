@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from gateway.errors import GatewayError
 
-class DuplicateHeader(Exception):
+
+class DuplicateHeader(GatewayError):
     """A header that must appear once appeared several times (hostile or broken sender)."""
 
 

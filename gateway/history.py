@@ -40,7 +40,6 @@ CREATE TABLE IF NOT EXISTS events (
     value BLOB,
     headers BLOB
 );
-DROP INDEX IF EXISTS events_by_id;  -- cost more than it gave: `find` goes through the dedupe mark
 CREATE INDEX IF NOT EXISTS events_by_age ON events (received_at);
 CREATE INDEX IF NOT EXISTS events_by_spool ON events (spool_seq) WHERE spool_seq IS NOT NULL;
 """

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from gateway import logs
 from gateway.audit import secret_values
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.runtime import build, in_force, restart_required
@@ -35,7 +35,7 @@ log = logging.getLogger("gateway.reload")
 WORKERS_ENV = "WEBHOOK_GATEWAY_WORKERS"
 
 
-class ReloadError(Exception):
+class ReloadError(GatewayError):
     """The new configuration was refused; the message says why (never a secret's value)."""
 
 

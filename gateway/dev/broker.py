@@ -13,8 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from gateway.errors import GatewayError
 
-class BrokerError(RuntimeError):
+
+class BrokerError(GatewayError, RuntimeError):
     pass
 
 

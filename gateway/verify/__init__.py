@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from gateway.errors import Reason
+from gateway.errors import GatewayError, Reason
 from gateway.headers import DuplicateHeader, Headers
 
 
@@ -29,7 +29,7 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.p
 Verifier = Callable[[Headers, bytes, float], Verdict]
 
 
-class Reject(Exception):
+class Reject(GatewayError):
     """Raised inside a verifier to stop at the first failed check; `guarded` turns it into a Verdict."""
 
     def __init__(self, reason: Reason) -> None:

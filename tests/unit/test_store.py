@@ -253,6 +253,19 @@ def test_a_store_from_before_the_mark_counts_keeps_its_marks_and_their_order(tmp
         reopened.close()
 
 
+def test_a_store_with_the_old_index_on_history_ids_loses_it_and_keeps_its_rows(tmp_path: Path) -> None:
+    """The event history's index on `id` cost more than it gave: an older store's goes at open."""
+    Store(tmp_path / "gateway.db").open().close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        conn.execute("CREATE INDEX events_by_id ON events (id)")
+        conn.execute("INSERT INTO events (id, source, status, topic, received_at) VALUES ('e', 's', 'published', 't', 1)")
+        conn.commit()
+    Store(tmp_path / "gateway.db").open().close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events_by_id'").fetchone() is None
+        assert conn.execute("SELECT id FROM events").fetchall() == [("e",)]
+
+
 def test_ids_past_the_window_are_swept_in_small_transactions_between_the_writers(tmp_path: Path) -> None:
     clock = Clock()
     store = Store(tmp_path / "gateway.db", window_secs=3600, clock=clock).open()
