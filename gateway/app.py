@@ -1,6 +1,8 @@
-"""HTTP: the Starlette app. Reads the body within its limit, hands it to the pipeline, answers.
+"""HTTP: the Starlette app. `/webhooks/*` goes to its one path (gateway.guard); the operational
+endpoints and the admin API go through Starlette's routes.
 
-Built by `create_app(config, publisher=...)`: no module-level state, so tests build what they need.
+Built by `create_app(config, publisher=..., store=..., auditor=..., metrics=...)`: no module-level
+state and nothing read from the environment, so tests build what they need.
 """
 
 from __future__ import annotations
@@ -15,25 +17,24 @@ from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import admin, logs
-from gateway.audit import Auditor, RequestInfo, install_salt, secret_values
+from gateway.answers import respond
+from gateway.audit import Auditor, install_salt, secret_values
 from gateway.auditlog import AuditLog
 from gateway.config import Config
 from gateway.drain import Drainer
-from gateway.errors import Outcome, Reason
 from gateway.guard import HEAD_TOO_LARGE_KEY, Guard
-from gateway.headers import Headers
 from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
 from gateway.observe import Observe
-from gateway.pipeline import Answer, Pipeline
+from gateway.outcome import UNAVAILABLE
+from gateway.pipeline import Pipeline
 from gateway.publish import CONNECTING, REACHABLE, Publisher
-from gateway.publish.backend import worker_publisher
+from gateway.publish.backend import kafka_publisher
 from gateway.reload import Reloader
 from gateway.sources import topics
 from gateway.store import Store
@@ -44,52 +45,16 @@ SHUTDOWN_FLUSH_SECS = 10.0
 WEBHOOKS = "/webhooks/"
 
 
-class BodyTooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-
-async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes | None:
-    """The raw body, refused as soon as it is known to exceed `limit` (never buffered past it);
-    None when the client went away before sending it all (nobody left to answer)."""
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(size)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def send_answer(send: Send, answer: Answer) -> None:
-    """The Answer as raw ASGI messages (a Starlette Response costs several times more)."""
-    body = _encode(answer.body)
-    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class _Gateway(Starlette):
-    """Starlette, with `POST /webhooks/{source}` dispatched straight to its own ASGI stack
-    (observe -> guard -> handler): the webhook path skips the router, the exception layers and
-    the Request/Response objects, which cost as much CPU as the pipeline itself
-    (docs/benchmarks.md). Everything else, and any odd webhook URL or method, goes through
-    Starlette as before."""
+    """Starlette, with every request to `/webhooks/*` (and every request whose head was too large)
+    dispatched straight to the webhook stack (observe -> last resort -> guard, which answers it):
+    one path for a webhook, without the router, the exception layers and the Request/Response
+    objects (docs/benchmarks.md). Everything else goes through Starlette's routes."""
 
     webhooks: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope["method"] == "POST" and _webhook_path(scope["path"])
+        if scope["type"] == "http" and (scope["path"].startswith(WEBHOOKS)
                                         or HEAD_TOO_LARGE_KEY in scope.get("extensions", {})):
             scope["app"] = self
             await self.webhooks(scope, receive, send)
@@ -97,25 +62,10 @@ class _Gateway(Starlette):
         await super().__call__(scope, receive, send)
 
 
-class _Endpoint:
-    """A plain ASGI function as a Route endpoint (Starlette wraps bare functions as
-    request -> response handlers)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
-def _webhook_path(path: str) -> bool:
-    name = path[len(WEBHOOKS):]
-    return path.startswith(WEBHOOKS) and bool(name) and "/" not in name
-
-
 class _Last:
-    """The fast stack's last resort, as Starlette's ServerErrorMiddleware: an unexpected error is
-    logged and answered 500 (if nothing was sent yet), never a dropped connection."""
+    """The webhook stack's last resort, as Starlette's ServerErrorMiddleware: an unexpected error
+    is logged and answered 503 with Retry-After (if nothing was sent yet), never a dropped
+    connection: the event is not safe, so the provider must keep it and retry."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -132,58 +82,45 @@ class _Last:
         except Exception:
             log.exception("handling %s", scope["path"])
             if not started[0]:
-                await send_answer(send, Answer(500, {"error": "internal error"}, Outcome.UNAVAILABLE))
+                await respond(send, UNAVAILABLE, close=True)
+
+
+def local_store(config: Config, clock: Callable[[], float] = time.time) -> Store:
+    """The host's store under `storage.path`, as the configuration sizes it."""
+    storage = config.storage
+    return Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
+                 max_entries=storage.dedupe_max_entries, clock=clock,
+                 history_retention_secs=storage.history_retention_secs,
+                 history_max_rows=storage.history_max_rows)
+
+
+def local_auditor(config: Config, publisher: Publisher) -> Auditor:
+    """The audit log under `storage.path`, shipped to `{prefix}.rejected`. The redaction comes
+    with each record from the pipeline's current runtime (gateway.runtime)."""
+    storage = config.storage
+    return Auditor(f"{config.kafka.topic_prefix}.rejected", publisher, install_salt(storage.path),
+                   frozenset(), auditlog=AuditLog(storage.path / "audit"))
 
 
 def create_app(config: Config, publisher: Publisher | None = None,
-               clock: Callable[[], float] = time.time) -> Starlette:
+               clock: Callable[[], float] = time.time, *, store: Store | None = None,
+               auditor: Auditor | None = None, metrics: Metrics | None = None) -> Starlette:
+    """The app, from its collaborators; those not given are built from `config` (a producer in
+    this process: `serve` passes the host's publisher process instead)."""
     if publisher is None:
-        publisher = worker_publisher(config)
+        publisher = kafka_publisher(config)
     storage = config.storage
-    store = Store(storage.path / "gateway.db", window_secs=storage.dedupe_window_secs,
-                  max_entries=storage.dedupe_max_entries, clock=clock,
-                  history_retention_secs=storage.history_retention_secs,
-                  history_max_rows=storage.history_max_rows)
-    metrics = Metrics(config.sources)
+    store = store or local_store(config, clock)
+    metrics = metrics or Metrics(config.sources)
+    auditor = auditor or local_auditor(config, publisher)
     drainer = Drainer(store, publisher, storage.path / "drain.lock", metrics)
-    # The redaction comes with each record from the pipeline's current runtime (gateway.runtime).
-    auditor = Auditor(f"{config.kafka.topic_prefix}.rejected", publisher,
-                      install_salt(storage.path), frozenset(), auditlog=AuditLog(storage.path / "audit"))
     pipeline = Pipeline(config, publisher, auditor, store, clock=clock, on_spooled=drainer.wake,
                         metrics=metrics)
     metrics.known = lambda: pipeline.runtime.sources  # labels follow reloads
     reloader = Reloader(config, pipeline, metrics)
     spool_gauges = SpoolCollector(store.depth, clock)
     stopping = threading.Event()
-    in_flight = [0]  # webhook requests being handled, for /readyz (shutdown waits for them)
-
-    async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
-        name = scope["path"][len(WEBHOOKS):]
-        runtime = pipeline.runtime
-        source = runtime.sources.get(name)
-        headers = Headers(scope["headers"])
-        client = scope.get("client")
-        info = RequestInfo(scope["method"], scope["path"], client[0] if client else None, headers)
-        try:
-            body = await read_body(receive, headers, source.config.max_body_bytes if source
-                                   else runtime.default_max_body_bytes)
-        except BodyTooLarge as too_large:
-            answer = pipeline.reject(info, Reason.BODY_TOO_LARGE, name, b"", too_large.size)
-            answer.headers["Connection"] = "close"  # the rest of the body is never read
-            await send_answer(send, answer)
-            return
-        if body is None:
-            return  # the sender is gone: nobody to answer
-        await deliver(scope, info, name, body, send)
-
-    async def deliver(scope: Scope, info: RequestInfo, name: str, body: bytes, send: Send) -> None:
-        """A whole body: through the pipeline, answered. The guard calls this directly."""
-        in_flight[0] += 1
-        try:
-            answer = await pipeline.handle(name, info, body)
-        finally:
-            in_flight[0] -= 1
-        await send_answer(send, answer)
+    guard = Guard(pipeline, config)
 
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(spool_gauges), 200, media_type=CONTENT_TYPE)
@@ -202,7 +139,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
         body = {
             "ready": ready,
             "shutting_down": stopping.is_set(),
-            "in_flight": in_flight[0],
+            "in_flight": guard.in_flight,
             "kafka": kafka,
             "spool": {"writable": spool_ok, "depth": depth,
                       "oldest_age_secs": round(clock() - oldest, 3) if oldest else None},
@@ -231,21 +168,15 @@ def create_app(config: Config, publisher: Publisher | None = None,
 
     app = _Gateway(
         routes=[
-            Route("/webhooks/{source}", _Endpoint(webhook), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
             *admin.routes(config, clock, admin.Ops(store, pipeline, publisher, reloader, metrics,
                                                           drainer.wake)),
         ],
-        middleware=[
-            Middleware(Observe, metrics=metrics),  # outermost: counts and logs every webhook once
-            Middleware(Guard, pipeline=pipeline, config=config),  # abuse limits
-        ],
         lifespan=lifespan,
     )
-    app.webhooks = Observe(_Last(Guard(webhook, pipeline=pipeline, config=config, deliver=deliver)),
-                           metrics=metrics)
+    app.webhooks = Observe(_Last(guard), metrics=metrics)  # outermost: counts and logs each once
     app.state.pipeline = pipeline
     app.state.store = store
     app.state.drainer = drainer

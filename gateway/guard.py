@@ -1,38 +1,34 @@
-"""Plain ASGI middleware in front of `/webhooks/{source}`: the abuse limits, applied before the
-request's body is read or any signature checked (SECURITY.md).
+"""The one path of a webhook over HTTP: every request to `/webhooks/*` (and any request whose head
+was too large) is handled here, from its client address to its answer (SECURITY.md).
 
-    client address (X-Forwarded-For only from trusted proxies) -> CIDR allowlist
-    -> the address's own request bucket -> body read within the request deadline -> the app
+    request head within limits.max_header_bytes (gateway.httpproto) -> POST only
+    -> client address (X-Forwarded-For only from trusted proxies) -> CIDR allowlist
+    -> the address's own request bucket -> body read within its limit and the request deadline
+    -> the pipeline (verify, map, dedupe, publish or spool) -> the answer (gateway.answers)
 
-Nothing here is shared between client addresses (gateway.limits says why). The limits come from
-the pipeline's current runtime, read once per request, so a reload applies them whole.
-
-The body is buffered here (bounded by the source's `max_body_bytes`) so that a slow sender is cut
-off with a 408 and an audit record instead of holding a connection and a task forever; the app
-then reads the buffered body at once. A body over the limit is handed on unread past the limit,
-and the app's own bounded read answers 413.
+Nothing before verification is shared between client addresses (gateway.limits says why). The
+limits come from the pipeline's current runtime, read once per request, so a reload applies them
+whole. The body is read here, bounded by the source's `max_body_bytes`, so that a slow sender is
+cut off with a 408 and an audit record instead of holding a connection and a task forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
-import msgspec
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from gateway.answers import respond
 from gateway.audit import RequestInfo
 from gateway.config import Config
 from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.limits import allowed, client_address
-from gateway.pipeline import Answer, Pipeline
+from gateway.outcome import Result
+from gateway.pipeline import Pipeline
 
 log = logging.getLogger("gateway.guard")
-# The app's webhook handler, given what the guard has read: (scope, request, source name, body, send).
-Deliver = Callable[[Scope, RequestInfo, str, bytes, Send], Awaitable[None]]
 
 PREFIX = "/webhooks/"
 # Set by gateway.httpproto: the loop time by which the whole request must have arrived, and a
@@ -42,62 +38,69 @@ ARRIVED_KEY = "gateway.body_arrived"
 # Set by gateway.httpproto on a request whose line + headers passed `limits.max_header_bytes`
 # (the bytes received): the request as parsed so far, answered 431 and audited here.
 HEAD_TOO_LARGE_KEY = "gateway.head_too_large"
-_ERRORS = {408: "request timeout", 431: "request header fields too large"}
-_encode = msgspec.json.Encoder().encode
 
 
 class Guard:
-    """`deliver`, when given, takes a whole body within its limit straight from here (the fast
-    webhook stack: no second parse of the headers, no replayed receive); `app` takes the rest."""
+    """The ASGI app of `/webhooks/*`."""
 
-    def __init__(self, app: ASGIApp, pipeline: Pipeline, config: Config,
-                 deliver: Deliver | None = None) -> None:
-        self.app = app
-        self.deliver = deliver
+    def __init__(self, pipeline: Pipeline, config: Config) -> None:
         self.pipeline = pipeline
         self.read_timeout = config.limits.read_timeout_secs  # uvicorn's too: a restart applies it
         self.timeouts = 0  # requests cut off because their body did not arrive in time
+        self.in_flight = 0  # requests in the pipeline, for /readyz (shutdown waits for them)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        head_size = scope.get("extensions", {}).get(HEAD_TOO_LARGE_KEY) if scope["type"] == "http" else None
-        if head_size is not None:  # whatever its path: nothing else may see a request cut short
-            await self._head_too_large(scope, send, head_size)
-            return
-        name = scope["path"][len(PREFIX):] if scope["type"] == "http" else ""
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX) or not name or "/" in name:
-            await self.app(scope, receive, send)
-            return
         headers = Headers(scope["headers"])
         runtime = self.pipeline.runtime
         peer = scope["client"][0] if scope.get("client") else None
         client = client_address(peer, headers.getlist("x-forwarded-for"), runtime.trusted_proxies)
-        if client != peer:  # the app, its audit records and its logs see the real client
+        if client != peer:  # its audit records and log line see the real client
             scope = {**scope, "client": (client, 0)}
-        source = runtime.sources.get(name)
-        info = RequestInfo(scope["method"], scope["path"], client, headers)
+        path = scope["path"]
+        name = path[len(PREFIX):] if path.startswith(PREFIX) else path
+        info = RequestInfo(scope["method"], path, client, headers)
+        head_size = scope.get("extensions", {}).get(HEAD_TOO_LARGE_KEY)
+        if head_size is not None:
+            await self._reject(send, info, Reason.MALFORMED_REQUEST, name, head_size,
+                               detail="head_too_large")
+            return
         declared = _content_length(headers)
+        if scope["method"] != "POST":
+            await self._reject(send, info, Reason.MALFORMED_REQUEST, name, declared, detail="method")
+            return
+        source = runtime.sources.get(name)
         if source is not None and not allowed(client, source.config.allow_cidrs):
-            await self._reject(scope, send, info, Reason.IP_NOT_ALLOWED, name, declared)
+            await self._reject(send, info, Reason.IP_NOT_ALLOWED, name, declared)
             return
         refused = runtime.limiter.admit(name if source is not None else None, client)
         if refused is not None:
-            await self._reject(scope, send, info, Reason.RATE_LIMITED, name, declared,
+            await self._reject(send, info, Reason.RATE_LIMITED, name, declared,
                                wait=refused.wait, repeats=refused.repeats)
             return
         limit = source.config.max_body_bytes if source is not None else runtime.default_max_body_bytes
-        if declared is not None and declared > limit:
-            await self.app(scope, receive, send)  # the app refuses it from the header alone
+        if declared is not None and declared > limit:  # refused from the header alone
+            await self._reject(send, info, Reason.BODY_TOO_LARGE, name, declared)
             return
-        await self._buffered(scope, receive, send, info, name, limit)
+        body = await self._read(scope, receive, send, info, name, limit)
+        if body is None:
+            return
+        self.in_flight += 1
+        try:
+            result = await self.pipeline.handle(name, info, body)
+        finally:
+            self.in_flight -= 1
+        await respond(send, result)
 
-    async def _buffered(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo,
-                        name: str, limit: int) -> None:
+    async def _read(self, scope: Scope, receive: Receive, send: Send, info: RequestInfo,
+                    name: str, limit: int) -> bytes | None:
+        """The whole body, or None once the request has been answered (too large, too slow) or
+        its sender has gone."""
         extensions = scope.get("extensions", {})
         arrived = extensions.get(ARRIVED_KEY, (False,))
         deadline = extensions.get(DEADLINE_KEY) or asyncio.get_running_loop().time() + self.read_timeout
         chunks: list[bytes] = []
         size, more = 0, True
-        while more and size <= limit:
+        while more:
             try:
                 if arrived[0]:  # all in: receive() returns at once
                     message = await receive()
@@ -108,52 +111,27 @@ class Guard:
                 self.timeouts += 1
                 log.warning("request body from %s not received within %.0fs; cut off",
                             info.remote_addr, self.read_timeout)
-                await self._reject(scope, send, info, Reason.MALFORMED_REQUEST, name, size,
-                                   body=b"".join(chunks), status=408)
-                return
+                await self._reject(send, info, Reason.MALFORMED_REQUEST, name, size,
+                                   body=b"".join(chunks), detail="body_timeout")
+                return None
             if message["type"] == "http.disconnect":
-                return  # the sender is gone: nobody to answer
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
+                return None  # the sender is gone: nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:  # never buffered past the limit; the rest is never read
+                await self._reject(send, info, Reason.BODY_TOO_LARGE, name, size)
+                return None
+            chunks.append(chunk)
             more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if self.deliver is not None and not more and size <= limit:
-            await self.deliver(scope, info, name, body, send)
-            return
-        replayed = False
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": more}
-
-        await self.app(scope, replay, send)
-
-    async def _head_too_large(self, scope: Scope, send: Send, size: int) -> None:
-        headers = Headers(scope["headers"])
-        runtime = self.pipeline.runtime
-        peer = scope["client"][0] if scope.get("client") else None
-        client = client_address(peer, headers.getlist("x-forwarded-for"), runtime.trusted_proxies)
-        path = scope["path"]
-        name = path[len(PREFIX):] if path.startswith(PREFIX) else path
-        info = RequestInfo(scope["method"], path, client, headers)
-        await self._reject(scope, send, info, Reason.MALFORMED_REQUEST, name, size, status=431)
-
-    async def _reject(self, scope: Scope, send: Send, info: RequestInfo, reason: Reason, name: str,
-                      size: int | None, body: bytes = b"", status: int | None = None,
+    async def _reject(self, send: Send, info: RequestInfo, reason: Reason, name: str,
+                      size: int | None, body: bytes = b"", detail: str | None = None,
                       wait: float = 1.0, repeats: int | None = 0) -> None:
-        answer: Answer = self.pipeline.reject(info, reason, name, body, size or len(body), wait,
-                                              repeats)
-        extra = {**answer.headers, "Connection": "close"}  # the body stays unread
-        payload = answer.body if status is None else {"error": _ERRORS[status]}
-        response = Response(_encode(payload), status or answer.status, extra, "application/json")
-        await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
+        """Refused before the pipeline verified anything: the body is left unread."""
+        result: Result = self.pipeline.reject(info, reason, name, body, size or len(body), wait,
+                                              repeats, detail=detail)
+        await respond(send, result, close=True)
 
 
 def _content_length(headers: Headers) -> int | None:

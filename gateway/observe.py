@@ -1,6 +1,6 @@
 """Per-request observation of `/webhooks/*`: the outermost ASGI layer gives each request an id and
-a start time, the pipeline notes its Answer on the request's slot (a context variable, so the
-guard's early rejections are seen too), and when the response is sent this layer counts it and
+a start time, the answer notes its Result on the request's slot (a context variable: whoever
+answers, gateway.answers.respond does it), and when the response is sent this layer counts it and
 writes one log line. One place, once per request, whatever path the request took.
 
 Cheap on purpose: no allocation beyond the slot, counters only, one log call.
@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import logs
 from gateway.errors import Outcome
 from gateway.metrics import Metrics
+from gateway.outcome import Result
 
 log = logging.getLogger("gateway.request")
 PREFIX = "/webhooks/"
@@ -27,24 +28,17 @@ PREFIX = "/webhooks/"
 @dataclass(slots=True)
 class Slot:
     request_id: str
-    answer: object | None = None  # gateway.pipeline.Answer (not imported: pipeline imports us)
-    provider: str | None = None
-    publish_secs: float | None = None
+    result: Result | None = None
 
 
 _current: contextvars.ContextVar[Slot | None] = contextvars.ContextVar("gateway_request", default=None)
 
 
-def note(answer: object, provider: str | None) -> None:
-    """Called by the pipeline with the Answer it decided on (the last note wins)."""
+def note(result: Result) -> None:
+    """Called with the Result a request is answered with (the last note wins)."""
     slot = _current.get()
     if slot is not None:
-        slot.answer = answer
-        slot.provider = provider
-
-
-def current() -> Slot | None:
-    return _current.get()
+        slot.result = result
 
 
 class Observe:
@@ -82,25 +76,23 @@ class Observe:
             self._finish(scope, slot, status[0], time.perf_counter() - started)
 
     def _finish(self, scope: Scope, slot: Slot, status: int, secs: float) -> None:
-        answer = slot.answer
+        result = slot.result
         name = scope["path"][len(PREFIX):]
-        outcome: Outcome = getattr(answer, "outcome", None) or (
-            Outcome.UNAVAILABLE if status >= 500 or status == 0 else Outcome.REJECTED)
-        reason = getattr(answer, "reason", None)
-        self.metrics.answered(name, outcome, reason)
-        if slot.publish_secs is not None:
-            self.metrics.published(name, slot.publish_secs)
+        if result is None:  # nothing answered through gateway.answers: an error, or gone
+            result = Result(Outcome.UNAVAILABLE if status >= 500 or status == 0 else Outcome.REJECTED)
+        self.metrics.answered(name, result.outcome, result.reason)
+        if result.publish_secs is not None:
+            self.metrics.published(name, result.publish_secs)
         if not log.isEnabledFor(logging.INFO):
             return
-        body = getattr(answer, "body", None) or {}
         source = self.metrics.source(name)
-        logs.request_line(log, f"webhook {source} {outcome.value}", {
+        logs.request_line(log, f"webhook {source} {result.outcome.value}", {
             "request_id": slot.request_id,
             "source": source,
-            "provider": slot.provider,
-            "outcome": outcome.value,
-            "reason": reason.value if reason is not None else None,
+            "provider": result.provider,
+            "outcome": result.outcome.value,
+            "reason": result.reason.value if result.reason is not None else None,
             "status": status,
             "latency_ms": round(secs * 1000, 3),
-            "envelope_id": body.get("id"),
+            "envelope_id": result.id,
         })

@@ -6,7 +6,8 @@ A 2xx is given only once the event is safe: acknowledged by Kafka, or fsynced to
 While Kafka is known to be unreachable, or while the spool still holds events, new events go
 straight to the spool (no waiting), so one entity's events keep their order.
 
-`handle()` never raises for anything a sender can do: every outcome is an Answer.
+`handle()` never raises for anything a sender can do: every outcome is a Result, which knows
+nothing of HTTP (gateway.answers maps it to a status).
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from datetime import UTC, datetime
 import msgspec
 
 from gateway import envelope as wire
-from gateway import history, observe
+from gateway import history
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
 from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
-from gateway.limits import retry_after
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
+from gateway.outcome import UNAVAILABLE, Result, accepted
 from gateway.publish import (
     CONNECTING,
     Ack,
@@ -42,32 +43,6 @@ from gateway.replay import stale
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
-
-RETRY_AFTER_SECS = 10
-
-_STATUS = {Reason.UNKNOWN_SOURCE: 404, Reason.BODY_TOO_LARGE: 413, Reason.RATE_LIMITED: 429}
-_ERROR = {404: "not found", 413: "payload too large", 429: "too many requests",
-          401: "unauthorized", 503: "unavailable, retry later"}
-
-
-class Answer(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
-    status: int
-    body: dict[str, str]
-    outcome: Outcome
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    reason: Reason | None = None
-
-
-def rejected(reason: Reason, wait: float = 1.0) -> Answer:
-    """One generic body per status: a sender learns nothing about why a check failed."""
-    status = _STATUS.get(reason, 401)
-    headers = {"Retry-After": retry_after(wait)} if status == 429 else {}
-    return Answer(status, {"error": _ERROR[status]}, Outcome.REJECTED, headers, reason)
-
-
-def unavailable() -> Answer:
-    return Answer(503, {"error": _ERROR[503]}, Outcome.UNAVAILABLE,
-                  {"Retry-After": str(RETRY_AFTER_SECS)})
 
 
 class Pipeline:
@@ -98,20 +73,19 @@ class Pipeline:
 
     def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
                body_size: int | None = None, wait: float = 1.0, repeats: int | None = 0,
-               runtime: Runtime | None = None) -> Answer:
-        """Audit (unless `repeats` is None: counted only) and answer a rejection."""
+               runtime: Runtime | None = None, detail: str | None = None) -> Result:
+        """Audit (unless `repeats` is None: counted only) a rejection."""
         runtime = runtime or self.runtime
         source = runtime.sources.get(name)
+        provider = source.provider if source else None
         if repeats is not None:
-            self.auditor.record(request, reason, name, source.provider if source else None, body,
+            self.auditor.record(request, reason, name, provider, body,
                                 len(body) if body_size is None else body_size, runtime.redaction,
                                 repeats)
-        answer = rejected(reason, wait)
-        observe.note(answer, source.provider if source else None)
-        return answer
+        return Result(Outcome.REJECTED, reason=reason, detail=detail, wait=wait, provider=provider)
 
     def _failed(self, runtime: Runtime, request: RequestInfo, reason: Reason, name: str,
-                body: bytes) -> Answer:
+                body: bytes) -> Result:
         """A request that failed verification (or named no source). An address past its failure
         budget gets 429, and its failures are audited in aggregate (gateway.limits)."""
         refused = runtime.limiter.failed(request.remote_addr)
@@ -120,7 +94,7 @@ class Pipeline:
         return self.reject(request, Reason.RATE_LIMITED, name, body, wait=refused.wait,
                            repeats=refused.repeats, runtime=runtime)
 
-    async def handle(self, name: str, request: RequestInfo, body: bytes) -> Answer:
+    async def handle(self, name: str, request: RequestInfo, body: bytes) -> Result:
         runtime = self.runtime  # one configuration for the whole request
         source = runtime.sources.get(name)
         if source is None:
@@ -135,25 +109,21 @@ class Pipeline:
             return self.reject(request, Reason.RATE_LIMITED, name, body, wait=wait, runtime=runtime)
         reply = source.handshake(request.headers, body) if source.handshake else None
         if reply is not None:  # an authenticated endpoint handshake: answered, not published
-            answer = Answer(200, reply, Outcome.IGNORED)
-            observe.note(answer, source.provider)
-            return answer
+            return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay
             return self._failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
-            answer = Answer(200, {"status": Outcome.IGNORED.value}, Outcome.IGNORED)
-        else:
-            answer = await self._once((source.name, mapped.id),
-                                      lambda spooling: self._publish(source, mapped, spooling))
-            if answer.outcome is Outcome.DUPLICATE:  # recorded with the next group commit, not awaited
-                topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
-                self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
-        observe.note(answer, source.provider)
-        return answer
+            return Result(Outcome.IGNORED, provider=source.provider)
+        result = await self._once((source.name, mapped.id),
+                                  lambda spooling: self._publish(source, mapped, spooling))
+        if result.outcome is Outcome.DUPLICATE:  # recorded with the next group commit, not awaited
+            topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
+            self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
+        return msgspec.structs.replace(result, provider=source.provider)
 
-    async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Answer]]) -> Answer:
+    async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Result]]) -> Result:
         """Publish a (source, id) at most once: a retry racing its original waits for it.
         `publish` is told whether the spool held events (read with the dedupe check)."""
         # Several copies may wait for one original: the first to wake takes its place, and the
@@ -180,20 +150,20 @@ class Pipeline:
             else:  # a retry of this event waits until it is marked seen, then is a duplicate
                 marking.add_done_callback(release)
 
-    async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Answer:
+    async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Result:
         key = (source.name, mapped.id)
         if isinstance(mapped, Envelope):
             record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
                             wire.record_headers(mapped), key)
-            outcome, status = Outcome.PUBLISHED, 200
+            outcome = Outcome.PUBLISHED
         else:
             record = Record(self._deadletter_topic, mapped.id.encode(), wire.encode(mapped), [], key)
-            outcome, status = Outcome.DEADLETTERED, 202
+            outcome = Outcome.DEADLETTERED
         now = self.clock()
 
-        def spooled() -> tuple[Answer, history.Row]:  # built only when it happens (rarely)
+        def spooled() -> tuple[Result, history.Row]:  # built only when it happens (rarely)
             row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
-            return Answer(202, {"id": mapped.id, "status": Outcome.SPOOLED.value}, Outcome.SPOOLED), row
+            return accepted(Outcome.SPOOLED, mapped.id), row
 
         if spooling:  # per-key order: behind the spooled events
             return await self._spool(record, key, *spooled())
@@ -220,29 +190,26 @@ class Pipeline:
             if sending.withdraw():  # never sent: the spool is its only owner
                 return await self._spool(record, key, *spooled())
             return await self._spool_late(sending, record, key, *spooled())
-        slot = observe.current()
-        if slot is not None:
-            slot.publish_secs = time.perf_counter() - started
         self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
-        return Answer(status, {"id": mapped.id, "status": outcome.value}, outcome)
+        return accepted(outcome, mapped.id, publish_secs=time.perf_counter() - started)
 
     def _kafka_error(self, kind: str) -> None:
         if self.metrics is not None:
             self.metrics.kafka_error("request", kind)
 
-    async def _spool(self, record: Record, key: Key, answer: Answer, row: history.Row | None = None
-                     ) -> Answer:
+    async def _spool(self, record: Record, key: Key, answer: Result, row: history.Row | None = None
+                     ) -> Result:
         try:  # one fsynced transaction with the dedupe mark
             seq = await self.store.spool(record, key, row=row)
         except StoreError:
-            return unavailable()
+            return UNAVAILABLE
         if seq is None:  # another worker's copy was accepted first
             return _duplicate(key[1])
         self._on_spooled()
         return answer
 
-    async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Answer,
-                          row: history.Row | None = None) -> Answer:
+    async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Result,
+                          row: history.Row | None = None) -> Result:
         """The record was sent but not acknowledged in time. Keep a copy, held from the drainer
         until the first send settles: acked -> the copy is removed (published once); failed ->
         the copy is released to the drainer. If this process dies first, the hold expires."""
@@ -250,7 +217,7 @@ class Pipeline:
             seq = await self.store.spool(record, key, hold_secs=self.publisher.delivery_timeout_secs,
                                          row=row)
         except StoreError:
-            return unavailable()
+            return UNAVAILABLE
         if seq is None:  # another worker's copy was accepted first
             return _duplicate(key[1])
 
@@ -279,8 +246,8 @@ class Pipeline:
         self._marking[key] = marking
 
 
-def _duplicate(event_id: str) -> Answer:
-    return Answer(200, {"id": event_id, "status": Outcome.DUPLICATE.value}, Outcome.DUPLICATE)
+def _duplicate(event_id: str) -> Result:
+    return accepted(Outcome.DUPLICATE, event_id)
 
 
 def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,

@@ -57,9 +57,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def app_factory():  # noqa: ANN201 - uvicorn's factory protocol: each worker loads the config anew
     from gateway.app import create_app
+    from gateway.publish.backend import worker_publisher
 
     logs.configure()  # a spawned worker starts with no logging set up: from the environment
-    app = create_app(load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"]))
+    config = load_config(os.environ["WEBHOOK_GATEWAY_CONFIG"])
+    app = create_app(config, worker_publisher(config))  # the host's publisher process, if started
     _tune_gc()
     return app
 

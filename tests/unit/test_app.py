@@ -141,6 +141,24 @@ def test_unknown_source(client: TestClient, publisher: MemoryPublisher) -> None:
     assert provider_records(publisher) == []
 
 
+def test_every_request_under_webhooks_takes_the_one_path_and_is_audited(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    """Odd URLs and methods get the generic answers of the webhook path, each with an audit
+    record (no router 404 or 405 that a security team would never see)."""
+    nested = client.post("/webhooks/iof/extra", content=SEED_000, headers=iof_signature(SEED_000))
+    empty = client.post("/webhooks/", content=b"{}")
+    get = client.get("/webhooks/iof")
+    assert (nested.status_code, nested.json()) == (404, {"error": "not found"})
+    assert (empty.status_code, empty.json()) == (404, {"error": "not found"})
+    assert (get.status_code, get.json(), get.headers["allow"]) == (
+        405, {"error": "method not allowed"}, "POST")
+    app = client.app
+    counts = app.state.pipeline.auditor.counts  # type: ignore[attr-defined]
+    assert counts[("iof/extra", "unknown_source")] == 1 and counts[("", "unknown_source")] == 1
+    assert counts[("iof", "malformed_request")] == 1
+    assert provider_records(publisher) == []
+
+
 def _bad_requests() -> list[tuple[str, str, list[tuple[str, str | bytes]], bytes]]:
     stamp = int(time.time()) - 3600
     old = hmac.new(IOF_SECRET.encode(), f"{stamp}.".encode() + SEED_000, hashlib.sha256).hexdigest()

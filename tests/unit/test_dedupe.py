@@ -102,7 +102,7 @@ def test_concurrent_retries_publish_once(config: Config, tmp_path: Path) -> None
 
     async def race() -> list[str]:
         answers = await asyncio.gather(*(pipeline.handle("iof", request, body) for _ in range(8)))
-        return sorted(a.body["status"] for a in answers)
+        return sorted(a.outcome.value for a in answers)
 
     assert asyncio.run(race()) == ["duplicate"] * 7 + ["published"]
     assert len(publisher.on("webhooks.iof")) == 1

@@ -1,0 +1,78 @@
+"""The one table from a pipeline Result to an HTTP answer, and the answer sent as raw ASGI
+messages (a Starlette Response costs several times more on the webhook path).
+
+One generic body per status: a sender learns nothing about why a check failed; the audit record
+says it (DESIGN.md, SECURITY.md).
+"""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.types import Send
+
+from gateway import observe
+from gateway.errors import Outcome, Reason
+from gateway.limits import retry_after
+from gateway.outcome import Result
+
+RETRY_AFTER_SECS = 10  # 503: when the provider should try again
+
+STATUS = {
+    Outcome.PUBLISHED: 200,
+    Outcome.DUPLICATE: 200,
+    Outcome.IGNORED: 200,
+    Outcome.SPOOLED: 202,
+    Outcome.DEADLETTERED: 202,
+    Outcome.UNAVAILABLE: 503,
+    Outcome.REJECTED: 401,  # unless below: every authentication failure alike
+}
+REJECTED = {
+    Reason.UNKNOWN_SOURCE: 404,
+    Reason.BODY_TOO_LARGE: 413,
+    Reason.RATE_LIMITED: 429,
+}
+CUT_SHORT = {"body_timeout": 408, "head_too_large": 431, "method": 405}  # Result.detail
+ERROR = {401: "unauthorized", 404: "not found", 405: "method not allowed", 408: "request timeout",
+         413: "payload too large", 429: "too many requests",
+         431: "request header fields too large", 503: "unavailable, retry later"}
+# The request's body was not read (whole): the connection cannot be reused.
+CLOSE = frozenset({405, 408, 413, 431})
+_encode = msgspec.json.Encoder().encode
+
+
+def status_of(result: Result) -> int:
+    if result.outcome is Outcome.REJECTED:
+        if result.detail is not None:
+            return CUT_SHORT[result.detail]
+        return REJECTED.get(result.reason, 401) if result.reason is not None else 401
+    return STATUS[result.outcome]
+
+
+def answer(result: Result) -> tuple[int, dict[str, str], list[tuple[bytes, bytes]]]:
+    status = status_of(result)
+    headers: list[tuple[bytes, bytes]] = []
+    if status < 400:
+        body = (result.reply if result.reply is not None
+                else {"status": result.outcome.value} if result.id is None
+                else {"id": result.id, "status": result.outcome.value})
+    else:
+        body = {"error": ERROR[status]}
+        if status == 429:
+            headers.append((b"retry-after", retry_after(result.wait).encode()))
+        elif status == 503:
+            headers.append((b"retry-after", b"%d" % RETRY_AFTER_SECS))
+        elif status == 405:
+            headers.append((b"allow", b"POST"))
+    return status, body, headers
+
+
+async def respond(send: Send, result: Result, close: bool = False) -> None:
+    """Answer `result` and note it for the request's metrics and log line (gateway.observe)."""
+    observe.note(result)
+    status, body, headers = answer(result)
+    payload = _encode(body)
+    headers += [(b"content-length", b"%d" % len(payload)), (b"content-type", b"application/json")]
+    if close or status in CLOSE:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
