@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Container, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -78,6 +78,12 @@ class Metrics:
             "gateway_log_lines_dropped_total", "Log lines dropped because stderr was not taking "
             "them (held lines are bounded; webhooks are never held for a log line).",
             registry=self.registry)
+        self.store_write_failures = Counter(
+            "gateway_store_write_failures_total", "Commits the local store refused (disk full, "
+            "read-only, I/O error): their spooled events were answered 503, their marks or history "
+            "rows lost.", registry=self.registry)
+        # Slow clients cut off, read at scrape time from where they are counted (watch_slow_clients).
+        self._slow_clients: Callable[[], Mapping[str, int]] | None = None
         self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}
         self._latency: dict[str, Any] = {}
         for name in self.sources:  # present from the first scrape, at 0, so rate() works at once
@@ -114,6 +120,19 @@ class Metrics:
     def kafka_error(self, operation: str, kind: str) -> None:
         self.kafka_errors.labels(operation, kind).inc()
 
+    def watch_store(self, store: Counting) -> None:
+        """Count the store's refused commits in gateway_store_write_failures_total (its writer
+        thread calls the counter, which is thread-safe and, with several workers, shared)."""
+        store.count_failures(self.store_write_failures.inc)
+
+    def watch_slow_clients(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Export gateway_slow_clients_total{stage}: `read` -> this process's count of requests
+        cut off per stage (`headers`: connection closed, httpproto.DeadlineProtocol.headers_timeouts;
+        `body`: answered 408, the guards' `timeouts`; `body_unread`: connection closed,
+        DeadlineProtocol.body_timeouts). Those are plain integers on uvicorn's protocol and the
+        guard, so they are read per scrape: with several workers, the scraped worker's."""
+        self._slow_clients = read
+
     def render(self, spool: SpoolCollector) -> bytes:
         registry = CollectorRegistry()
         if self.registry is None:
@@ -121,7 +140,28 @@ class Metrics:
         else:
             registry.register(_Forward(self.registry))
         registry.register(spool)
+        if self._slow_clients is not None:
+            registry.register(SlowClients(self._slow_clients))
         return generate_latest(registry)
+
+
+class Counting(Protocol):
+    def count_failures(self, count: Callable[[], None]) -> None: ...
+
+
+class SlowClients(Collector):
+    """Requests cut off because the client was too slow, by stage (Metrics.watch_slow_clients)."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("gateway_slow_clients", "Requests cut off because the client "
+                                     "sent too slowly, by stage (headers, body, body_unread).",
+                                     labels=["stage"])
+        for stage, count in sorted(self._read().items()):
+            family.add_metric([stage], count)
+        yield family
 
 
 class _Forward(Collector):

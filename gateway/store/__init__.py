@@ -67,8 +67,13 @@ class Store:
 
     @property
     def failures(self) -> int:
-        """Commits the disk refused (exported as gateway_store_write_failures_total)."""
+        """Commits the disk refused in this process."""
         return self.writer.failures
+
+    def count_failures(self, count: Callable[[], None]) -> None:
+        """Call `count` (on the writer thread) for each commit the disk refuses: a metric,
+        gateway_store_write_failures_total (Metrics.watch_store)."""
+        self.writer.on_failure = count
 
     @property
     def commits(self) -> int:

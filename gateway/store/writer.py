@@ -103,10 +103,11 @@ class Writer:
         self._connect = connect
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self.failures = 0  # commits refused by the disk (gateway_store_write_failures_total)
+        self.failures = 0  # commits refused by the disk
         self.commits = 0  # transactions committed (group commit makes this << writes)
         self.healthy = True  # whether the last write succeeded
         self.spool_ok = True  # whether the last fsynced (spool) write succeeded
+        self.on_failure: Callable[[], None] = lambda: None  # a metric (Store.count_failures)
 
     @property
     def running(self) -> bool:
@@ -167,6 +168,7 @@ class Writer:
         except sqlite3.Error as exc:
             self.failures += 1
             self.healthy = False
+            self.on_failure()
             log.error("writing the local store %s: %s", self.path, exc)
             error = StoreError(f"writing the local store: {exc}")
             for job in jobs:

@@ -110,3 +110,49 @@ def test_log_lines_dropped_by_a_stalled_stream_are_counted(tmp_path: Path, monke
         for n in range(3):
             handler.handle(logging.LogRecord("gateway.test", logging.INFO, "", 0, f"line {n}", (), None))
         assert value(scrape(http), "gateway_log_lines_dropped_total") == 3
+
+
+def rendered(metrics: object) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    from gateway.metrics import SpoolCollector
+
+    found = {}
+    for line in metrics.render(SpoolCollector(lambda: (0, None))).decode().splitlines():  # type: ignore[attr-defined]
+        if line and not line.startswith("#"):
+            name, labels, number = SAMPLE.match(line).groups()  # type: ignore[union-attr]
+            pairs = frozenset(tuple(p.split("=", 1)) for p in re.findall(r'\w+="[^"]*"', labels or ""))
+            found[name, frozenset((k, v.strip('"')) for k, v in pairs)] = float(number)
+    return found
+
+
+def test_a_commit_the_disk_refuses_is_counted(tmp_path: Path) -> None:
+    from gateway.metrics import Metrics
+    from gateway.publish import Record
+    from gateway.store import Job, Store
+
+    metrics = Metrics(["iof"])
+    store = Store(tmp_path / "gateway.db", expire_every_secs=None).open()
+    metrics.watch_store(store)
+    assert value(rendered(metrics), "gateway_store_write_failures_total") == 0
+    conn = store.connect("FULL")
+    try:  # a value SQLite refuses (NOT NULL), as it refuses a write to a full disk
+        assert not store.writer.commit(conn, [Job("spool", records=[Record("t", b"k", None, [])],  # type: ignore[arg-type]
+                                                  keys=[("iof", "1")])])
+    finally:
+        conn.close()
+        store.close()
+    assert store.failures == 1
+    assert value(rendered(metrics), "gateway_store_write_failures_total") == 1
+
+
+def test_slow_clients_cut_off_are_exported_by_stage() -> None:
+    from gateway.metrics import Metrics
+
+    metrics = Metrics(["iof"])
+    assert not any(name == "gateway_slow_clients_total" for name, _ in rendered(metrics))
+    counts = {"headers": 2, "body": 1, "body_unread": 0}
+    metrics.watch_slow_clients(lambda: counts)
+    counts["headers"] += 1  # read at scrape time
+    samples = rendered(metrics)
+    assert value(samples, "gateway_slow_clients_total", stage="headers") == 3
+    assert value(samples, "gateway_slow_clients_total", stage="body") == 1
+    assert value(samples, "gateway_slow_clients_total", stage="body_unread") == 0
