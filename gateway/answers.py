@@ -42,8 +42,9 @@ _encode = msgspec.json.Encoder().encode
 
 def status_of(result: Result) -> int:
     if result.outcome is Outcome.REJECTED:
-        if result.detail is not None:
-            return CUT_SHORT[result.detail]
+        cut = CUT_SHORT.get(result.detail) if result.detail is not None else None
+        if cut is not None:
+            return cut
         return REJECTED.get(result.reason, 401) if result.reason is not None else 401
     return STATUS[result.outcome]
 

@@ -12,8 +12,9 @@ class Result(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.pu
     outcome: Outcome
     id: str | None = None  # the envelope id (or dead letter's), where there is one
     reason: Reason | None = None  # why it was rejected (the audit record's reason)
-    # what cut a request short before the pipeline saw it: "body_timeout", "head_too_large",
-    # "method" (not a POST)
+    # more precise than the reason, for the security team only: what cut a request short before
+    # the pipeline saw it ("body_timeout", "head_too_large", "method": each has its own status,
+    # gateway.answers.CUT_SHORT) or why verification failed (the same 401 whatever it says)
     detail: str | None = None
     wait: float = 1.0  # rate limited: seconds until the client may try again
     reply: dict[str, str] | None = None  # an endpoint handshake's answer (Slack's challenge...)

@@ -39,3 +39,8 @@ def test_waits_are_whole_seconds_in_retry_after() -> None:
     assert dict(answer(Result(Outcome.REJECTED, reason=Reason.RATE_LIMITED, wait=2.2))[2]) == {
         b"retry-after": b"3"}
     assert dict(answer(UNAVAILABLE)[2]) == {b"retry-after": b"10"}
+
+
+def test_a_verification_detail_never_changes_the_generic_401() -> None:
+    result = Result(Outcome.REJECTED, reason=Reason.INVALID_SIGNATURE, detail="no_secret_matched")
+    assert answer(result)[:2] == (401, {"error": "unauthorized"})
