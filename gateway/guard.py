@@ -65,10 +65,11 @@ class Guard:
                                detail="head_too_large")
             return
         declared = _content_length(headers)
-        if scope["method"] != "POST":
+        source = runtime.sources.get(name)
+        if scope["method"] != "POST" and not (scope["method"] == "GET" and source is not None
+                                              and source.handshake_on_get):
             await self._reject(send, info, Reason.MALFORMED_REQUEST, name, declared, detail="method")
             return
-        source = runtime.sources.get(name)
         if source is not None and not allowed(client, source.config.allow_cidrs):
             await self._reject(send, info, Reason.IP_NOT_ALLOWED, name, declared)
             return

@@ -110,6 +110,9 @@ class Pipeline:
         reply = source.handshake(request.headers, body) if source.handshake else None
         if reply is not None:  # an authenticated endpoint handshake: answered, not published
             return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
+        if request.method != "POST":  # a GET is let in for its handshake only
+            return self.reject(request, Reason.MALFORMED_REQUEST, name, body, runtime=runtime,
+                               detail="method")
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay

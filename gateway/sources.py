@@ -29,6 +29,7 @@ class Source:
     ignores: Callable[[str], bool] = lambda event_type: False
     # an authenticated endpoint handshake (Slack's url_verification) -> its JSON answer, else None
     handshake: Callable[[Headers, bytes], dict[str, str] | None] | None = None
+    handshake_on_get: bool = False  # a GET is accepted, for the handshake only (Okta)
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
 
     @property
@@ -58,6 +59,7 @@ def build_sources(config: Config) -> dict[str, Source]:
             credential_headers=frozenset(h.lower() for h in provider.credential_headers(cfg)),
             ignores=partial(provider.ignores, cfg),
             handshake=partial(provider.handshake, cfg) if provider.handshake else None,
+            handshake_on_get=provider.handshake_on_get,
             batch=provider.batch,
         )
     return built

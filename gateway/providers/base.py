@@ -59,6 +59,9 @@ class Provider:
     # (source config, headers, body) -> the JSON answer to an authenticated endpoint handshake
     # (Slack's url_verification, Zoom's endpoint.url_validation), or None for a normal delivery
     handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
+    # the handshake comes as an authenticated GET (Okta's one-time verification): the one
+    # method besides POST a source accepts, and only for its handshake
+    handshake_on_get: bool = False
     # the body is a JSON array of events (SendGrid): mapped as one envelope, not dead-lettered
     batch: bool = False
 

@@ -57,3 +57,10 @@ def xero(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
     if payload is None or payload.get("events") != []:
         return None
     return {"status": "verified"}
+
+
+def okta(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
+    """Event hook verification: a one-time GET carrying `X-Okta-Verification-Challenge` (and the
+    hook's Authorization value, already checked): answer `{"verification": <the challenge>}`."""
+    challenge = headers.get("x-okta-verification-challenge")
+    return {"verification": challenge} if challenge else None

@@ -122,6 +122,7 @@ class Preset:
     batch: bool = False  # the body is a JSON array of events (SendGrid), carried as one envelope
     scheme: str = ""  # the authscheme on the envelope; default from the kind of check
     handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
+    handshake_on_get: bool = False  # it comes as a GET (Okta)
     handshake_doc: str = ""  # what the handshake is, for the catalogue table
     checked: str = ""  # how the preset was checked: the SDK, or the documented vector
     extra: dict[str, Any] = field(default_factory=dict)  # payload-independent notes for docs
@@ -260,5 +261,6 @@ def provider(preset: Preset) -> Provider:
         payload=list if preset.batch else dict,  # any object (array) with a type maps
         credential_headers=lambda cfg: credential_headers(preset),
         handshake=preset.handshake,
+        handshake_on_get=preset.handshake_on_get,
         batch=preset.batch,
     )

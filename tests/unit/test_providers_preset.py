@@ -126,6 +126,7 @@ def client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[TestClient]:
         "slack": {"provider": "slack", "secrets": [SECRET]},
         "zoom": {"provider": "zoom", "secrets": [SECRET]},
         "xero": {"provider": "xero", "secrets": [SECRET]},
+        "okta": {"provider": "okta", "secrets": [SECRET]},
     }})
     with TestClient(create_app(config, publisher=publisher)) as running:
         yield running
@@ -174,6 +175,20 @@ def test_xero_intent_to_receive(client: TestClient, publisher: MemoryPublisher) 
     bad = client.post("/webhooks/xero", content=body, headers={"x-xero-signature": "AAAA"})
     assert bad.status_code == 401
     assert not [r for r in publisher.records if r.topic == "webhooks.xero"]
+
+
+def test_okta_one_time_verification_is_an_authenticated_get(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    """Okta's event hook verification is a GET with a challenge header (and the hook's
+    Authorization value): answered; any other GET is refused, and so is an unauthenticated one."""
+    challenge = {"X-Okta-Verification-Challenge": "Ojbdj5Ik_P0Fxl-y8d2mx0rWkbLXbf-ec5_PUvEa"}
+    good = client.get("/webhooks/okta", headers={"Authorization": SECRET, **challenge})
+    assert (good.status_code, good.json()) == (200, {"verification": challenge[
+        "X-Okta-Verification-Challenge"]})
+    assert client.get("/webhooks/okta", headers=challenge).status_code == 401
+    assert client.get("/webhooks/okta", headers={"Authorization": SECRET}).status_code == 405
+    assert client.get("/webhooks/slack", headers={"Authorization": SECRET, **challenge}).status_code == 405
+    assert not [r for r in publisher.records if r.topic == "webhooks.okta"]
 
 
 def test_a_slack_event_is_still_published(client: TestClient, publisher: MemoryPublisher) -> None:

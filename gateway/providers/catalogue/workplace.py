@@ -132,7 +132,8 @@ OKTA = Preset(
         '"user.session.start","displayMessage":"User login to Okta","actor":{"id":"00u1qw1mqitPHM8AJ0g7",'
         '"type":"User"},"target":[{"id":"00u1qw1mqitPHM8AJ0g7","type":"User"}]}]},'
         '"eventTime":"$NOW_ISO","contentType":"application/json"}')},
-    handshake_doc="one-time GET verification: not answered yet (see the notes)",
+    handshake=handshakes.okta, handshake_on_get=True,
+    handshake_doc="one-time GET with `X-Okta-Verification-Challenge`: answered `{\"verification\": ...}`",
     checked="no signature: the Authorization header value is compared (Okta's docs)",
 )
 
