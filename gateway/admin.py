@@ -24,33 +24,31 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import adminevents, history, statuspage
 from gateway import adminmodels as m
-from gateway import history, statuspage
+from gateway.adminmodels import error, model
 from gateway.auditlog import read_records
-from gateway.auditquery import Query, QueryError, parse_since, query, select
+from gateway.auditquery import Query, QueryError, query, select
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
-from gateway.publish import Publisher, Unavailable
+from gateway.publish import Publisher
 from gateway.reload import Reloader, ReloadError, tell_siblings
-from gateway.store import Store, StoreError
+from gateway.store import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
 _encode = msgspec.json.Encoder().encode
-MAX_LIMIT = 1000
+MAX_LIMIT = adminevents.MAX_LIMIT
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -84,28 +82,25 @@ class Ops:
     wake: Callable[[], None] = lambda: None  # the drainer, after spooling a replay
 
 
-def routes(config: Config, clock: Callable[[], float] = time.time, ops: Ops | None = None
-           ) -> list[BaseRoute]:
+def routes(config: Config, clock: Callable[[], float], ops: Ops) -> list[BaseRoute]:
     """The /admin routes to mount; empty when the admin API is off."""
     if not enabled(config):
         return []
     assert config.admin.token is not None
     token = config.admin.token.reveal()
     audit_root = config.storage.path / "audit"
-    found: list[BaseRoute] = [
-        Route("/admin/rejections", protected(token, _rejections(audit_root, clock)), methods=["GET"])]
-    if ops is None:
-        return found
     spec = m.openapi()
     document = msgspec.json.encode(spec)
     api = {
-        ("/admin/events", "GET"): _events(ops, clock),
-        ("/admin/events/{id}", "GET"): _event(ops),
-        ("/admin/events/{id}/replay", "POST"): _replay(ops),
+        ("/admin/events", "GET"): adminevents.listing(ops, clock),
+        ("/admin/events/{id}", "GET"): adminevents.one(ops),
+        ("/admin/events/{id}/replay", "POST"): adminevents.replay(ops),
         ("/admin/sources", "GET"): _sources(ops),
         ("/admin/reload", "POST"): _reload(ops),
         ("/admin/openapi.json", "GET"): _static(document),
     }
+    found: list[BaseRoute] = [
+        Route("/admin/rejections", protected(token, _rejections(audit_root, clock)), methods=["GET"])]
     found += [Route(path, protected(token, _known_params(handler, _query_names(spec, path, method))),
                     methods=[method])
               for (path, method), handler in api.items()]
@@ -126,18 +121,10 @@ def _known_params(handler: Handler, allowed: frozenset[str]) -> Handler:
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             known = ", ".join(sorted(allowed)) or "none"
-            return _error(f"bad query: unknown parameter {unknown[0]!r} (known: {known})", 400)
+            return error(f"bad query: unknown parameter {unknown[0]!r} (known: {known})", 400)
         return await handler(request)
 
     return checked
-
-
-def _model(body: BaseModel, status: int = 200) -> Response:
-    return Response(body.model_dump_json(), status, media_type="application/json")
-
-
-def _error(message: str, status: int) -> Response:
-    return _model(m.Error(error=message), status)
 
 
 def _static(body: bytes) -> Handler:
@@ -147,106 +134,9 @@ def _static(body: bytes) -> Handler:
     return handler
 
 
-def _history_filter(params: Any, now: float) -> tuple[history.Filter, int]:
-    """The query string of GET /admin/events -> (filter, limit); ValueError says what is wrong."""
-    status = params.get("status")
-    if status is not None and status not in history.STATUSES:
-        raise ValueError(f"status {status!r}: expected one of {', '.join(history.STATUSES)}")
-    limit = int(params.get("limit", "100"))
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit: between 1 and {MAX_LIMIT}")
-    cursor = params.get("cursor")
-    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
-        raise ValueError("cursor: the next_cursor of a previous page")
-    since = params.get("since")
-    cut = datetime.fromisoformat(parse_since(since, now).replace("Z", "+00:00")).timestamp() \
-        if since is not None else None
-    return history.Filter(params.get("source"), params.get("type"), status, cut,
-                          int(cursor) if cursor is not None else None), limit
-
-
-def _events(ops: Ops, clock: Callable[[], float]) -> Handler:
-    async def handler(request: Request) -> Response:
-        try:
-            wanted, limit = _history_filter(request.query_params, clock())
-        except (ValueError, OverflowError, OSError) as exc:  # QueryError is a ValueError
-            return _error(f"bad query: {exc}", 400)
-        await ops.store.flush()  # marks are gathered for a few ms: show what was answered
-        rows = await asyncio.to_thread(lambda: history.select(ops.store.reader(), wanted, limit + 1))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return _model(m.EventList(events=[m.EventSummary.of(e) for e in rows],
-                                  next_cursor=str(rows[-1].seq) if more else None))
-
-    return handler
-
-
-async def _find(ops: Ops, request: Request) -> tuple[history.Event, Any] | None:
-    id_, source = request.path_params["id"], request.query_params.get("source")
-    await ops.store.flush()  # marks are gathered for a few ms: show what was answered
-    sources = list(ops.pipeline.sources)  # without ?source=, each configured source's mark is asked
-    return await asyncio.to_thread(lambda: history.find(ops.store.reader(), id_, source, sources))
-
-
-def _event(ops: Ops) -> Handler:
-    async def handler(request: Request) -> Response:
-        found = await _find(ops, request)
-        if found is None:
-            return _error("no such event in the history", 404)
-        event, record = found
-        try:
-            value: Any = msgspec.json.decode(record.value)
-        except msgspec.DecodeError:
-            value = record.value.decode("utf-8", "replace")
-        summary = m.EventSummary.of(event).model_dump()
-        return _model(m.EventDetail(
-            **summary, key=record.key.decode("utf-8", "replace"),
-            headers={k: v.decode("utf-8", "replace") for k, v in record.headers}, record=value))
-
-    return handler
-
-
-def _replay(ops: Ops) -> Handler:
-    """Republish the stored record as it was: same topic, key, value (envelope id) and headers.
-    Kafka down: it is spooled (202) and the drainer publishes it, as for a webhook."""
-
-    async def handler(request: Request) -> Response:
-        found = await _find(ops, request)
-        if found is None:
-            return _error("no such event in the history", 404)
-        event, record = found
-        now = ops.pipeline.clock()
-        row = history.Row(event.id, event.source, event.type, event.subject, "spooled", record.topic,
-                          now, record, acked_status="deadlettered" if event.type is None
-                          else "published", replayed=True)
-        try:
-            if not ops.publisher.connected or ops.store.has_spooled():
-                raise Unavailable("kafka unreachable or the spool not empty")  # keep per-key order
-            ack = await ops.publisher.publish(record, ops.pipeline.config.kafka.ack_timeout_ms / 1000)
-        except Unavailable:
-            if ops.metrics is not None:
-                ops.metrics.kafka_error("replay", "unavailable")
-            try:
-                await ops.store.spool(record, (event.source, event.id), row=row, unique=False)
-            except StoreError:
-                return _error("kafka and the local spool are both unavailable; retry later", 503)
-            ops.wake()
-            return _model(m.Replayed(id=event.id, status="spooled", topic=record.topic,
-                                     partition=None, offset=None), 202)
-        await ops.store.mark((event.source, event.id), _acked(row, ack))
-        return _model(m.Replayed(id=event.id, status="published", topic=ack.topic,
-                                 partition=ack.partition, offset=ack.offset))
-
-    return handler
-
-
-def _acked(row: history.Row, ack: Any) -> history.Row:
-    return msgspec.structs.replace(row, status=row.acked_status or "published", ack=ack)
-
-
 def _sources(ops: Ops) -> Handler:
     async def handler(request: Request) -> Response:
-        return _model(m.SourceList(sources=[_describe(s) for s in ops.pipeline.sources.values()]))
+        return model(m.SourceList(sources=[_describe(s) for s in ops.pipeline.sources.values()]))
 
     return handler
 
@@ -269,9 +159,9 @@ def _reload(ops: Ops) -> Handler:
         try:
             done = await asyncio.to_thread(ops.reloader.reload)  # reads files (file: secrets)
         except ReloadError as exc:
-            return _error(str(exc), 400)
+            return error(str(exc), 400)
         tell_siblings()
-        return _model(m.Reloaded(status="reloaded", sources=done.sources,
+        return model(m.Reloaded(status="reloaded", sources=done.sources,
                                  restart_required=done.restart_required, warnings=done.warnings))
 
     return handler

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
+from starlette.responses import Response
 
 from gateway import __version__
 from gateway.history import STATUSES, Event
@@ -89,6 +90,14 @@ class Reloaded(Body):
     sources: list[str]
     restart_required: list[str] = Field(description="changed sections read only at start-up")
     warnings: list[str]
+
+
+def model(body: BaseModel, status: int = 200) -> Response:
+    return Response(body.model_dump_json(), status, media_type="application/json")
+
+
+def error(message: str, status: int) -> Response:
+    return model(Error(error=message), status)
 
 
 def iso(moment: float) -> str:

@@ -4,22 +4,14 @@ A provider's retry of an accepted delivery must answer `200 duplicate` and publi
 key is (source name, envelope id), so two tenants' identical bodies never collide. An id is marked
 only once its event is safe (acknowledged by Kafka, or in the same transaction as its spool write).
 
-gateway.store.Store implements this on the host's SQLite file (shared by its workers, survives
-restarts); the pipeline calls the store's faster forms directly (`lookup`, which also says whether
-the spool holds events, and `mark_soon`, group-committed), since a spooled event's mark shares the
-spool's transaction. A backend shared by several hosts (Redis SET NX with a TTL, a database table with a
-unique key) would implement the same two methods; across hosts today, the deterministic envelope id
-and record key let consumers dedupe (docs/durability.md).
+gateway.store.Store keeps the window in the host's SQLite file (shared by its workers, survives
+restarts); the pipeline calls `lookup` (which also says whether the spool holds events) and
+`mark_soon` (group-committed), and a spooled event's mark shares the spool's transaction. A
+backend shared by several hosts (Redis SET NX with a TTL, a database table with a unique key)
+would offer the same two operations, `seen(key)` and `mark(key)`; across hosts today, the
+deterministic envelope id and record key let consumers dedupe (docs/durability.md).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 Key = tuple[str, str]  # (source name, envelope id)
-
-
-class DedupeStore(Protocol):
-    async def seen(self, key: Key) -> bool: ...
-
-    async def mark(self, key: Key) -> None: ...
