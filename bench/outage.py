@@ -36,7 +36,7 @@ from gateway.commands.send import build  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.dev.broker import Broker  # noqa: E402
 from gateway.dev.proxy import Proxy  # noqa: E402
-from gateway.publish.kafka import follow  # noqa: E402
+from gateway.publish.kafka_consumer import follow  # noqa: E402
 
 SOURCES = {  # (source, sample event) pairs, every seed provider
     "iof": "contract.created", "compliancely": "business.updated", "tlas": "application.approved",

@@ -220,7 +220,7 @@ def gateway_config(root: Path, bootstrap: str, prefix: str, client: str = "kafka
 
 def create_topics(bootstrap: str, prefix: str) -> None:
     """Up front, so no variant pays for auto-creation (or spools while metadata is missing)."""
-    from gateway.publish.kafka import TopicAdmin
+    from gateway.publish.kafka_admin import TopicAdmin
 
     with TopicAdmin([bootstrap]) as admin:
         for topic in provider_topics(prefix):
@@ -228,7 +228,7 @@ def create_topics(bootstrap: str, prefix: str) -> None:
 
 
 def count_records(bootstrap: str, prefix: str) -> int:
-    from gateway.publish.kafka import follow
+    from gateway.publish.kafka_consumer import follow
 
     return sum(1 for _ in follow([bootstrap], provider_topics(prefix), from_beginning=True,
                                  idle_secs=3.0))

@@ -15,7 +15,7 @@ import yaml
 
 from gateway.config import Config, parse_config
 from gateway.dev.broker import free_port
-from gateway.publish.kafka import Consumed, follow
+from gateway.publish.kafka_consumer import Consumed, follow
 
 # Literal secrets keep unit tests self-contained (the config warns about them; that is fine here).
 SECRETS = {

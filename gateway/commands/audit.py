@@ -41,7 +41,7 @@ def _lines(config: Config, from_kafka: bool) -> Iterator[bytes]:
     if not from_kafka:
         yield from read_records(config.storage.path / "audit")
         return
-    from gateway.publish.kafka import follow
+    from gateway.publish.kafka_consumer import follow
 
     topic = f"{config.kafka.topic_prefix}.rejected"
     for record in follow(config.kafka.bootstrap_servers, [topic], from_beginning=True,

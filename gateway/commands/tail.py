@@ -22,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.publish.kafka import follow
+    from gateway.publish.kafka_consumer import follow
 
     config = load_config(args.config)
     wanted = args.topic or list(topics(config))

@@ -100,7 +100,7 @@ def _key_values(pairs: list[str]) -> dict[str, str]:
 
 def _connect(config: Config, wait_secs: float):  # noqa: ANN202 - TopicAdmin, imported lazily
     from gateway.publish import Unavailable
-    from gateway.publish.kafka import TopicAdmin
+    from gateway.publish.kafka_admin import TopicAdmin
 
     deadline = time.monotonic() + wait_secs
     while True:

@@ -19,7 +19,8 @@ from gateway.dev.broker import Broker, free_port
 from gateway.dev.proxy import Proxy
 from gateway.errors import ConfigError
 from gateway.publish import Record, Unavailable
-from gateway.publish.kafka import KafkaPublisher, TopicAdmin
+from gateway.publish.kafka import KafkaPublisher
+from gateway.publish.kafka_admin import TopicAdmin
 from tests.helpers import GatewayProcess, config_dict, read_topic, source_configs, write_config
 from tests.integration.running import (
     config,

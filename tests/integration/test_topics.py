@@ -16,7 +16,7 @@ from gateway.cli import main
 from gateway.commands.topics import plan
 from gateway.config import load_config
 from gateway.envelope import DeadLetter, encode
-from gateway.publish.kafka import TopicAdmin
+from gateway.publish.kafka_admin import TopicAdmin
 from tests.helpers import config_dict, write_config
 
 pytestmark = pytest.mark.kafka
