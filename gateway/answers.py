@@ -30,9 +30,11 @@ REJECTED = {
     Reason.UNKNOWN_SOURCE: 404,
     Reason.BODY_TOO_LARGE: 413,
     Reason.RATE_LIMITED: 429,
+    Reason.ID_CONFLICT: 409,  # `on_id_conflict: reject`
 }
 CUT_SHORT = {"body_timeout": 408, "head_too_large": 431, "method": 405}  # Result.detail
 ERROR = {401: "unauthorized", 404: "not found", 405: "method not allowed", 408: "request timeout",
+         409: "conflict",
          413: "payload too large", 429: "too many requests",
          431: "request header fields too large", 503: "unavailable, retry later"}
 # The request's body was not read (whole): the connection cannot be reused.

@@ -41,6 +41,8 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     IP_NOT_ALLOWED = "ip_not_allowed"
     MALFORMED_REQUEST = "malformed_request"
+    # an authenticated delivery whose (source, id) was accepted before with another body
+    ID_CONFLICT = "id_conflict"
 
 
 class Unmappable(StrEnum):

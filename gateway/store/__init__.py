@@ -155,7 +155,8 @@ class Store:
     # -- writes (group-committed on the writer thread, awaited from the loop) --------------------
 
     async def spool(self, record: Record, key: Key, hold_secs: float = 0.0,
-                    row: history.Row | None = None, unique: bool = True) -> int | None:
+                    row: history.Row | None = None, unique: bool = True,
+                    digest: bytes | None = None) -> int | None:
         """Durably keep `record` and mark `key` seen, in one fsynced transaction -> its seq, or
         None when `key` was already seen by then: another worker of the host accepted a copy of
         the event first (the write transaction is the host's one serial point), and this one is a
@@ -165,15 +166,19 @@ class Store:
         acknowledged; the caller then removes it (acked) or releases it (failed). `unique=False`
         keeps it whatever was seen (a replay republishes an accepted event on purpose)."""
         job = Job("spool", records=[record], keys=[key], hold_secs=hold_secs, rows=[row] if row else (),
-                  unique=unique)
+                  unique=unique, digests=[digest])
         await self._enqueue(job)
         return job.seqs[0] if job.seqs else None
 
     async def release(self, seq: int) -> None:
         await self._enqueue(Job("release", seqs=[seq]))
 
-    async def mark(self, key: Key, row: history.Row | None = None) -> None:
-        await self._enqueue(Job("mark", keys=[key], rows=[row] if row else ()))
+    async def mark(self, key: Key, row: history.Row | None = None, digest: bytes | None = None) -> None:
+        await self._enqueue(Job("mark", keys=[key], rows=[row] if row else (), digests=[digest]))
+
+    def accepted_body(self, key: Key) -> bytes | None:
+        """The SHA-256 of the body accepted under `key`, where its mark kept one."""
+        return spool.accepted_body(self.reader(), key)
 
     async def remove(self, seqs: Sequence[int], acks: Sequence[tuple[int, Ack]] = ()) -> None:
         await self._enqueue(Job("remove", seqs=seqs, acks=acks))
@@ -184,7 +189,8 @@ class Store:
             self._hand_over_marks()
             self.writer.put(Job("note", rows=[row]))
 
-    def mark_soon(self, key: Key, row: history.Row | None = None) -> asyncio.Future[None]:
+    def mark_soon(self, key: Key, row: history.Row | None = None,
+                  digest: bytes | None = None) -> asyncio.Future[None]:
         """As `mark`, without waiting: -> a future resolved once committed (or failed with
         StoreError). Marks are not durable promises (gateway.store.writer), so a commit may
         gather them for up to MARK_WINDOW_SECS: far fewer transactions per event.
@@ -196,11 +202,12 @@ class Store:
         if self._soon is None:
             keys: list[Key] = []
             rows: list[history.Row] = []
-            job = Job("mark", keys=keys, rows=rows)
+            job = Job("mark", keys=keys, rows=rows, digests=[])
             self._soon = (job, keys, rows, future_for(job))
             asyncio.get_running_loop().call_soon(self._hand_over_marks)
-        _, keys, rows, done = self._soon
+        job, keys, rows, done = self._soon
         keys.append(key)
+        job.digests.append(digest)  # type: ignore[attr-defined]  # the list made above
         if row is not None:
             rows.append(row)
         return done

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS seen (
     source TEXT NOT NULL,
     id TEXT NOT NULL,
     at REAL NOT NULL,
+    body BLOB,  -- SHA-256 of the accepted body (id_conflict); NULL in marks from older stores
     PRIMARY KEY (source, id)
 ) WITHOUT ROWID;
 -- Marks per second of `at`: the sweeper's count of the dedupe table, oldest first, without an
@@ -62,8 +63,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """What a store written by an older version has that this one does not, in the caller's
     transaction. The event history's index on `id` goes: it cost more than it gave (`find` goes
     through the dedupe mark). A store from before `seen_seconds` has its marks counted once,
-    through the index on `at` it had instead, which then goes too."""
+    through the index on `at` it had instead, which then goes too. A store from before the marks kept
+their body's hash gains the column; its old marks have none (never a conflict)."""
     conn.execute("DROP INDEX IF EXISTS events_by_id")
+    if "body" not in [column[1] for column in conn.execute("PRAGMA table_info(seen)")]:
+        conn.execute("ALTER TABLE seen ADD COLUMN body BLOB")  # no rewrite: old marks read NULL
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
                     ).fetchone() is not None:
         conn.execute("INSERT INTO seen_seconds (second, marks)"

@@ -53,8 +53,10 @@ def apply(conn: sqlite3.Connection, job: Job, now: float) -> None:
             for r in job.records
         ]
     if job.keys:
-        conn.executemany("INSERT OR REPLACE INTO seen (source, id, at) VALUES (?, ?, ?)",
-                         [(source, id_, now) for source, id_ in job.keys])
+        digests = list(job.digests) + [None] * (len(job.keys) - len(job.digests))
+        conn.executemany("INSERT OR REPLACE INTO seen (source, id, at, body) VALUES (?, ?, ?, ?)",
+                         [(source, id_, now, digest)
+                          for (source, id_), digest in zip(job.keys, digests, strict=True)])
         conn.execute(_COUNT_MARKS, (int(now), len(job.keys)))
     if job.rows:
         history.insert(conn, job.rows, job.seqs if job.kind == "spool" else (), now)
@@ -64,6 +66,13 @@ def apply(conn: sqlite3.Connection, job: Job, now: float) -> None:
         conn.executemany("DELETE FROM spool WHERE seq = ?", [(seq,) for seq in job.seqs])
     elif job.kind == "release":
         conn.executemany("UPDATE spool SET hold_until = 0 WHERE seq = ?", [(seq,) for seq in job.seqs])
+
+
+def accepted_body(conn: sqlite3.Connection, key: Key) -> bytes | None:
+    """The SHA-256 of the body accepted under `key`, if its mark kept one (marks written before
+    the column existed did not)."""
+    row = conn.execute("SELECT body FROM seen WHERE source = ? AND id = ?", key).fetchone()
+    return bytes(row[0]) if row is not None and row[0] is not None else None
 
 
 def lookup(conn: sqlite3.Connection, key: Key, now: float, window_secs: float) -> tuple[bool, bool]:

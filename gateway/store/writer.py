@@ -46,6 +46,9 @@ class Job:
     rows: Sequence[history.Row] = ()  # event history, written in the same transaction
     acks: Sequence[tuple[int, Ack]] = ()  # spool seq -> where Kafka put it (history rows updated)
     unique: bool = True  # a spool job: skipped if its key was seen (a copy accepted meanwhile)
+    # the accepted body's SHA-256 for each of `keys` (same order; None: not known), kept with its
+    # mark so a later delivery of the same id with another body is told apart (`id_conflict`)
+    digests: Sequence[bytes | None] = ()
     done: Callable[[BaseException | None], None] = field(default=lambda error: None)
 
 

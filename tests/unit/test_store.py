@@ -253,6 +253,27 @@ def test_a_store_from_before_the_mark_counts_keeps_its_marks_and_their_order(tmp
         reopened.close()
 
 
+def test_a_store_from_before_the_body_hashes_keeps_working(tmp_path: Path) -> None:
+    """Its marks had no body hash: they stay seen, never a conflict; new marks keep one."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
+        conn.executescript("""
+            CREATE TABLE seen (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,
+                               PRIMARY KEY (source, id)) WITHOUT ROWID;
+        """)
+        conn.execute("INSERT INTO seen VALUES ('iof', 'old', ?)", (time.time(),))
+        conn.commit()
+    store = Store(tmp_path / "gateway.db").open()
+    try:
+        async def run() -> tuple[bool, bytes | None, bytes | None]:
+            await store.mark(("iof", "new"), digest=b"\x01" * 32)
+            return await store.seen(("iof", "old")), store.accepted_body(("iof", "old")), \
+                store.accepted_body(("iof", "new"))
+
+        assert asyncio.run(run()) == (True, None, b"\x01" * 32)
+    finally:
+        store.close()
+
+
 def test_a_store_with_the_old_index_on_history_ids_loses_it_and_keeps_its_rows(tmp_path: Path) -> None:
     """The event history's index on `id` cost more than it gave: an older store's goes at open."""
     Store(tmp_path / "gateway.db").open().close()
