@@ -36,7 +36,7 @@ from signed import provider_topics  # noqa: E402
 
 from gateway.dev.broker import Broker  # noqa: E402
 from gateway.publish import Record  # noqa: E402
-from gateway.publish.process import EAGER_WRITES, ProcessPublisher  # noqa: E402
+from gateway.publish.process_publisher import EAGER_WRITES, ProcessPublisher  # noqa: E402
 
 
 async def drive(socket: str, topics: list[str], concurrency: int, seconds: float, work: float,

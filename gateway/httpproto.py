@@ -24,6 +24,10 @@ CL+TE and bare LF (tests/integration/test_security_http.py).
 uvicorn spawns workers from an import string, so the limits come from the environment
 (`WEBHOOK_GATEWAY_READ_TIMEOUT_SECS`, `WEBHOOK_GATEWAY_MAX_HEADER_BYTES`, set by `serve`), not
 from a constructor argument.
+
+uvicorn offers none of this as options: the protocol overrides HttpToolsProtocol's methods and
+reads its state, each listed (with the uvicorn version read) and checked in
+gateway/uvicorn_compat.py.
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from collections.abc import Iterator
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from gateway import httpproto, logs
+from gateway import httpproto, logs, uvicorn_compat
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
 from gateway.metrics import MULTIPROC_ENV, clear_multiprocess_dir
 from gateway.publish.backend import SOCKET_ENV
-from gateway.publish.process import PublisherProcess
+from gateway.publish.supervisor import PublisherProcess
 from gateway.reload import WORKERS_ENV
 from gateway.store import Store, StoreError
 
@@ -97,7 +97,8 @@ def check_storage(config: Config) -> None:
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after a graceful shutdown (so the process dies by the signal);
-    a gateway that shut down cleanly exits 0 instead."""
+    a gateway that shut down cleanly exits 0 instead. What this relies on of uvicorn.Server is
+    listed and checked in gateway/uvicorn_compat.py."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -113,7 +114,8 @@ class _Server(uvicorn.Server):
 
 
 class _Supervisor(Multiprocess):
-    """SIGHUP: check the file, then let every worker reload itself (gateway.reload)."""
+    """SIGHUP: check the file, then let every worker reload itself (gateway.reload). What this
+    relies on of Multiprocess is listed and checked in gateway/uvicorn_compat.py."""
 
     def handle_hup(self) -> None:
         try:
@@ -131,6 +133,7 @@ def serve(config: Config, host: str | None, port: int | None, workers: int = 1,
           log_level: str = "info", log_format: str = "text", hard_exit: bool = False) -> None:
     os.environ[logs.LEVEL_ENV], os.environ[logs.FORMAT_ENV] = log_level, log_format  # for workers
     logs.configure(log_level, log_format)
+    uvicorn_compat.check()  # the protocol and the overrides below fit the installed uvicorn
     check_storage(config)
     assert config.path is not None
     os.environ["WEBHOOK_GATEWAY_CONFIG"] = str(config.path.resolve())

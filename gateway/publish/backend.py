@@ -1,10 +1,13 @@
-"""Which producer a configuration asks for (`kafka.client`), built where it runs: in a worker, or
-in the publisher process beside the workers (gateway.publish.process)."""
+"""Which publisher a configuration asks for: in a worker, the host's publisher process when
+`serve` started one (gateway.publish.process_publisher), else a producer of its own; in the
+publisher process, the producer (`kafka.client`) that process runs (gateway.publish.process)."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
+
+from gateway.publish.process_publisher import EAGER_WRITES, ProcessPublisher
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -18,15 +21,14 @@ def worker_publisher(config: Config) -> Publisher:
     """A worker's publisher: the host's publisher process when `serve` started one."""
     socket = os.environ.get(SOCKET_ENV)
     if socket:
-        from gateway.publish.process import EAGER_WRITES, ProcessPublisher
-
         return ProcessPublisher(socket, eager=EAGER_WRITES[config.kafka.client])
     return kafka_publisher(config)
 
 
 def kafka_publisher(config: Config, defaults: dict[str, Any] | None = None) -> Backend:
     """The configured producer backend; kafka-python unless told otherwise. `defaults`: producer
-    options that apply unless the configuration sets them."""
+    options that apply unless the configuration sets them. Each client is imported only when
+    chosen: confluent-kafka is optional, and neither is needed by the other."""
     if config.kafka.client == "confluent-kafka":
         from gateway.publish.confluent import ConfluentPublisher as Backend
     else:

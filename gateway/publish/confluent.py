@@ -81,8 +81,8 @@ def librdkafka_config(bootstrap_servers: list[str], options: dict[str, Any],
         "request.timeout.ms": 5000,
         "delivery.timeout.ms": 10_000,
         "reconnect.backoff.max.ms": 2000,
-        # murmur2 of the key, as kafka-python (gateway.publish.kafka) and the Java client: a key
-        # keeps its partition, and its order, when the gateway changes client
+        # murmur2 of the key, as kafka-python (gateway.publish.kafka_partitioner) and the Java
+        # client: a key keeps its partition, and its order, when the gateway changes client
         "partitioner": "murmur2_random",
     }
     for name, value in options.items():

@@ -19,7 +19,8 @@ import pytest
 
 from gateway.publish import Ack, Answer, Record, Sending, Unavailable
 from gateway.publish.memory import MemoryPublisher
-from gateway.publish.process import ProcessPublisher, serve_workers
+from gateway.publish.process import serve_workers
+from gateway.publish.process_publisher import ProcessPublisher
 
 
 async def until(condition: object, what: str, timeout: float = 5.0) -> None:
