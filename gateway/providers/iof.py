@@ -20,8 +20,8 @@ from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, first_text, first_value, new_id, text
 from gateway.settings import SignedSourceConfig
-from gateway.verify import Reject, Verifier, guarded, required
-from gateway.verify.hmac import HmacSpec, any_match, check_tolerance, decode_signature, parse_pairs
+from gateway.verify import Detail, Reject, Verifier, guarded, required
+from gateway.verify.hmac import HmacSpec, check_tolerance, decode_candidates, parse_pairs, signed_by
 
 HEADER = "X-IOF-Signature"
 TIMESTAMP_HEADER = "X-IOF-Timestamp"
@@ -68,27 +68,26 @@ def verifier(cfg: Config) -> Verifier:
     keys = [secret.reveal() for secret in cfg.secrets]
     timestamped = _timestamped(cfg.tolerance_secs)
 
-    def check(headers: Headers, body: bytes, now: float) -> None:
+    def check(headers: Headers, body: bytes, now: float) -> int:
         value = required(headers, HEADER)
         if _PAIRS.match(value):
-            _check_pairs(value, body, now, keys, cfg.tolerance_secs)
-        elif TIMESTAMP_HEADER in headers:
-            timestamped.check(headers, body, now, keys)
-        else:
-            RAW_BODY.check(headers, body, now, keys)
+            return _check_pairs(value, body, now, keys, cfg.tolerance_secs)
+        if TIMESTAMP_HEADER in headers:
+            return timestamped.check(headers, body, now, keys)
+        return RAW_BODY.check(headers, body, now, keys)
 
     return guarded("hmac-sha256", check)
 
 
-def _check_pairs(value: str, body: bytes, now: float, keys: list[bytes], tolerance: float) -> None:
+def _check_pairs(value: str, body: bytes, now: float, keys: list[bytes], tolerance: float) -> int:
     pairs = parse_pairs(value)
     stamps = pairs.get("t", [])
     if len(stamps) != 1 or not pairs.get("v1"):
-        raise Reject(Reason.INVALID_SIGNATURE)
-    candidates = [raw for sig in pairs["v1"] for raw in decode_signature(sig, ("hex",))]
-    if not any_match(candidates, keys, stamps[0].encode() + b"." + body, "sha256"):
-        raise Reject(Reason.INVALID_SIGNATURE)
-    check_tolerance(stamps[0], now, tolerance)
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
+    candidates = decode_candidates(pairs["v1"], ("hex",), "sha256")
+    slot = signed_by(candidates, keys, stamps[0].encode() + b"." + body, "sha256")
+    check_tolerance(stamps[0], now, tolerance, slot=slot)
+    return slot
 
 
 def extract(payload: Payload, headers: Headers) -> Fields:

@@ -9,32 +9,35 @@ from collections.abc import Sequence
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Reject, Verdict, Verifier, guarded, required
+from gateway.verify import Detail, Reject, Verdict, Verifier, first_slot, guarded, required
 
 MAX_CREDENTIAL_CHARS = 1024
 
 
-def _equal_any(given: bytes, accepted: Sequence[bytes]) -> bool:
-    """Constant-time against every accepted value (rotation), no early exit."""
-    matched = False
-    for value in accepted:
-        matched |= hmac.compare_digest(given, value)
-    return matched
+def _slot(given: bytes, accepted: Sequence[bytes]) -> int | None:
+    """The position of the accepted value `given` equals (rotation), or None. Constant-time
+    against every value, no early exit (first_slot)."""
+    return first_slot([hmac.compare_digest(given, value) for value in accepted])
+
+
+_MALFORMED = Reject(Reason.INVALID_CREDENTIALS, Detail.CREDENTIALS_MALFORMED)
 
 
 def api_key(header: str, keys: Sequence[bytes], scheme: str | None = None) -> Verifier:
     """`{header}: <key>` or, with a scheme, `{header}: {scheme} <key>` (e.g. `Authorization: ApiKey k`)."""
 
-    def check(headers: Headers, body: bytes, now: float) -> None:
+    def check(headers: Headers, body: bytes, now: float) -> int:
         value = required(headers, header)
         if len(value) > MAX_CREDENTIAL_CHARS:
-            raise Reject(Reason.INVALID_CREDENTIALS)
+            raise _MALFORMED
         if scheme is not None:
             given_scheme, _, value = value.strip().partition(" ")
             if given_scheme.lower() != scheme.lower():
-                raise Reject(Reason.INVALID_CREDENTIALS)
-        if not _equal_any(value.strip().encode("latin-1"), keys):
-            raise Reject(Reason.INVALID_CREDENTIALS)
+                raise _MALFORMED
+        slot = _slot(value.strip().encode("latin-1"), keys)
+        if slot is None:
+            raise Reject(Reason.INVALID_CREDENTIALS, Detail.CREDENTIALS_WRONG)
+        return slot
 
     return guarded("api_key", check)
 
@@ -42,22 +45,25 @@ def api_key(header: str, keys: Sequence[bytes], scheme: str | None = None) -> Ve
 def basic(username: bytes, passwords: Sequence[bytes]) -> Verifier:
     """RFC 7617 Basic; the user name and the password are both compared in constant time."""
 
-    def check(headers: Headers, body: bytes, now: float) -> None:
+    def check(headers: Headers, body: bytes, now: float) -> int:
         value = required(headers, "authorization")
         if len(value) > MAX_CREDENTIAL_CHARS:
-            raise Reject(Reason.INVALID_CREDENTIALS)
+            raise _MALFORMED
         given_scheme, _, encoded = value.strip().partition(" ")
         if given_scheme.lower() != "basic":
-            raise Reject(Reason.INVALID_CREDENTIALS)
+            raise _MALFORMED
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True)
         except (ValueError, binascii.Error):
-            raise Reject(Reason.INVALID_CREDENTIALS) from None
+            raise _MALFORMED from None
         user, sep, password = decoded.partition(b":")
+        if not sep:
+            raise _MALFORMED
         user_ok = hmac.compare_digest(user, username)
-        password_ok = _equal_any(password, passwords)
-        if not (sep and user_ok and password_ok):
-            raise Reject(Reason.INVALID_CREDENTIALS)
+        slot = _slot(password, passwords)
+        if not user_ok or slot is None:
+            raise Reject(Reason.INVALID_CREDENTIALS, Detail.CREDENTIALS_WRONG)
+        return slot
 
     return guarded("basic", check)
 

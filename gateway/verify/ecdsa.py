@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Reject, Verifier, guarded, required
+from gateway.verify import Detail, Reject, Verifier, first_slot, guarded, required
 from gateway.verify.hmac import check_tolerance
 
 
@@ -34,21 +34,28 @@ def public_key(text: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def _verifies(key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def verifier(keys: Sequence[ec.EllipticCurvePublicKey], signature_header: str,
              timestamp_header: str, tolerance_secs: float) -> Verifier:
-    def check(headers: Headers, body: bytes, now: float) -> None:
-        signature = base64.b64decode(required(headers, signature_header).strip(), validate=True)
+    def check(headers: Headers, body: bytes, now: float) -> int:
+        try:
+            signature = base64.b64decode(required(headers, signature_header).strip(), validate=True)
+        except (ValueError, binascii.Error):
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_ENCODING) from None
         stamp = required(headers, timestamp_header).strip()
         message = stamp.encode("latin-1") + body
-        matched = False
-        for key in keys:
-            try:
-                key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-                matched = True
-            except InvalidSignature:
-                pass
-        if not matched:
-            raise Reject(Reason.INVALID_SIGNATURE)
-        check_tolerance(stamp, now, tolerance_secs)
+        # No early exit: every key is tried, so timing does not tell which key is configured.
+        slot = first_slot([_verifies(key, signature, message) for key in keys])
+        if slot is None:
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
+        check_tolerance(stamp, now, tolerance_secs, slot=slot)
+        return slot
 
     return guarded("ecdsa-p256", check)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Reject, Verifier, guarded, required
+from gateway.verify import Detail, Reject, Verifier, first_slot, guarded, required
 from gateway.verify.hmac import check_tolerance
 
 
@@ -28,22 +28,33 @@ def public_key(text: bytes) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+SIGNATURE_BYTES = 64
+
+
+def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
 def verifier(keys: Sequence[Ed25519PublicKey], signature_header: str, timestamp_header: str,
              tolerance_secs: float) -> Verifier:
-    def check(headers: Headers, body: bytes, now: float) -> None:
-        signature = bytes.fromhex(required(headers, signature_header).strip())
+    def check(headers: Headers, body: bytes, now: float) -> int:
+        try:
+            signature = bytes.fromhex(required(headers, signature_header).strip())
+        except ValueError:
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_ENCODING) from None
+        if len(signature) != SIGNATURE_BYTES:
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_LENGTH)
         stamp = required(headers, timestamp_header).strip()
         message = stamp.encode("latin-1") + body
         # No early exit: every key is tried, so timing does not tell which key is configured.
-        matched = False
-        for key in keys:
-            try:
-                key.verify(signature, message)
-                matched = True
-            except InvalidSignature:
-                pass
-        if not matched:
-            raise Reject(Reason.INVALID_SIGNATURE)
-        check_tolerance(stamp, now, tolerance_secs)
+        slot = first_slot([_verifies(key, signature, message) for key in keys])
+        if slot is None:
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
+        check_tolerance(stamp, now, tolerance_secs, slot=slot)
+        return slot
 
     return guarded("ed25519", check)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Reject, required
+from gateway.verify import Detail, Reject, first_slot, required
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 MAX_SIGNATURE_CHARS = 2048  # many rotated signatures fit; a 10 KB header is an attack, not a rotation
@@ -41,38 +41,70 @@ def decode_signature(text: str, encodings: Sequence[str]) -> list[bytes]:
     return found
 
 
-def any_match(candidates: Sequence[bytes], keys: Sequence[bytes], message: bytes, algorithm: str) -> bool:
-    """Constant-time: every key is tried against every candidate, no early exit."""
+def match_slot(candidates: Sequence[bytes], keys: Sequence[bytes], message: bytes,
+               algorithm: str) -> int | None:
+    """The position of the first key that signed `message` as one of `candidates`, or None.
+    Constant-time: every key is tried against every candidate, no early exit (first_slot)."""
     digest = ALGORITHMS[algorithm]
-    matched = False
+    hits = []
     for key in keys:
         expected = hmac.new(key, message, digest).digest()
+        hit = False
         for candidate in candidates:
-            matched |= hmac.compare_digest(candidate, expected)
-    return matched
+            hit |= hmac.compare_digest(candidate, expected)
+        hits.append(hit)
+    return first_slot(hits)
 
 
-def check_tolerance(timestamp: str, now: float, tolerance_secs: float, form: str = "unix") -> None:
+def decode_candidates(texts: Sequence[str], encodings: Sequence[str], algorithm: str) -> list[bytes]:
+    """The signatures a header holds, decoded; Reject saying why when none could be one (a
+    signature's encoding and length are the sender's, not a secret: nothing leaks)."""
+    if not texts:  # e.g. only entries of other schemes (Standard Webhooks' `v1a,`)
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
+    decoded = [raw for text in texts for raw in decode_signature(text, encodings)]
+    if not decoded:
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_ENCODING)
+    size = ALGORITHMS[algorithm]().digest_size
+    candidates = [raw for raw in decoded if len(raw) == size]
+    if not candidates:
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_LENGTH)
+    return candidates
+
+
+def signed_by(candidates: Sequence[bytes], keys: Sequence[bytes], message: bytes,
+              algorithm: str) -> int:
+    """The matching key's slot; Reject (no_secret_matched) when none."""
+    slot = match_slot(candidates, keys, message, algorithm)
+    if slot is None:
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
+    return slot
+
+
+def check_tolerance(timestamp: str, now: float, tolerance_secs: float, form: str = "unix",
+                    slot: int | None = None) -> None:
     """A signed timestamp must be within tolerance of now, in either direction.
 
     `form` is how the sender writes it: `unix` seconds, `unix_ms` milliseconds (HubSpot, Webflow)
-    or `rfc3339` (Twitch). Anything else in the header is a bad signature, not a crash.
+    or `rfc3339` (Twitch). Anything else in the header is a bad signature, not a crash. `slot`,
+    the key that signed it, is kept on the rejection (the signature was checked first).
     """
+    malformed = Reject(Reason.INVALID_SIGNATURE, Detail.TIMESTAMP_MALFORMED, slot=slot)
     if form == "rfc3339":
         try:
             moment = datetime.fromisoformat(timestamp)
         except ValueError:
-            raise Reject(Reason.INVALID_SIGNATURE) from None
+            raise malformed from None
         if moment.tzinfo is None:
-            raise Reject(Reason.INVALID_SIGNATURE)
+            raise malformed
         seconds = moment.timestamp()
     else:
         digits = 15 if form == "unix_ms" else 12
         if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > digits:
-            raise Reject(Reason.INVALID_SIGNATURE)
+            raise malformed
         seconds = int(timestamp) / 1000 if form == "unix_ms" else int(timestamp)
     if abs(now - seconds) > tolerance_secs:
-        raise Reject(Reason.STALE_TIMESTAMP)
+        raise Reject(Reason.STALE_TIMESTAMP, Detail.TIMESTAMP_SKEW, slot=slot,
+                     skew_secs=round(now - seconds))
 
 
 def split_signatures(value: str, prefix: str = "", *, require_prefix: bool = False,
@@ -84,10 +116,10 @@ def split_signatures(value: str, prefix: str = "", *, require_prefix: bool = Fal
     `commas=False` splits on whitespace only, for prefixes that contain a comma (`v1,`).
     """
     if len(value) > MAX_SIGNATURE_CHARS:
-        raise Reject(Reason.INVALID_SIGNATURE)
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
     parts = [part for part in (_SPLIT if commas else _SPACES).split(value.strip()) if part]
     if not parts or len(parts) > MAX_SIGNATURES:
-        raise Reject(Reason.INVALID_SIGNATURE)
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
     if prefix:
         prefix = prefix.lower()
         parts = [part[len(prefix):] if part.lower().startswith(prefix) else part
@@ -98,12 +130,12 @@ def split_signatures(value: str, prefix: str = "", *, require_prefix: bool = Fal
 def parse_pairs(value: str, separator: str = ",") -> dict[str, list[str]]:
     """`t=1700000000,v1=ab..,v1=cd..` (Stripe-style; Paddle's uses `;`) -> {"t": [...], "v1": [...]}."""
     if len(value) > MAX_SIGNATURE_CHARS:
-        raise Reject(Reason.INVALID_SIGNATURE)
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
     pairs: dict[str, list[str]] = {}
     for item in value.split(separator):
         name, sep, text = item.strip().partition("=")
         if not sep:
-            raise Reject(Reason.INVALID_SIGNATURE)
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
         pairs.setdefault(name, []).append(text)
     return pairs
 
@@ -163,19 +195,20 @@ class HmacSpec:
         return b"".join(parts)
 
     def check(self, request_headers: Headers, body: bytes, now: float,
-              keys: Sequence[bytes], fixed: Mapping[str, str] | None = None) -> None:
-        """Raise Reject unless one signature in the header matches one key."""
+              keys: Sequence[bytes], fixed: Mapping[str, str] | None = None) -> int:
+        """The slot of the key that signed the request; Reject unless one signature in the header
+        matches one key."""
         texts, values = self._signatures(self._values(request_headers))
         if fixed:
             values = {**values, **fixed}
-        candidates = [raw for text in texts for raw in decode_signature(text, self.encodings)]
+        candidates = decode_candidates(texts, self.encodings, self.algorithm)
         message = self.message(request_headers, body, values)
-        if not any_match(candidates, keys, message, self.algorithm):
-            raise Reject(Reason.INVALID_SIGNATURE)
+        slot = signed_by(candidates, keys, message, self.algorithm)
         # The signature is checked first, so an attacker cannot learn anything from the clock.
         if self.timestamp is not None:
             stamp = self._part(self.timestamp, request_headers, dict(self.headers), values)
-            check_tolerance(stamp, now, self.tolerance_secs, self.timestamp_format)
+            check_tolerance(stamp, now, self.tolerance_secs, self.timestamp_format, slot)
+        return slot
 
     def _values(self, request_headers: Headers) -> str:
         if not self.every_header:
@@ -183,7 +216,7 @@ class HmacSpec:
         found = [request_headers.one(name) for name in (self.header, *self.aliases)]
         present = " ".join(value.strip() for value in found if value and value.strip())
         if not present:
-            raise Reject(Reason.MISSING_SIGNATURE)
+            raise Reject(Reason.MISSING_SIGNATURE, Detail.HEADER_MISSING)
         return present
 
     def sign(self, key: bytes, body: bytes, request_headers: Headers,
@@ -203,7 +236,7 @@ class HmacSpec:
         pairs = parse_pairs(value, self.pair_separator)
         texts = pairs.pop(self.pairs, [])
         if not texts or len(texts) > MAX_SIGNATURES:
-            raise Reject(Reason.INVALID_SIGNATURE)
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
         return texts, {name: found[0] for name, found in pairs.items() if len(found) == 1}
 
     def _part(self, placeholder: str, request_headers: Headers, names: dict[str, str],
@@ -212,7 +245,7 @@ class HmacSpec:
             # From the signature header itself (absent or repeated `t=1,t=2` is a bad signature)
             # or a value the source configures.
             if values is None or placeholder not in values:
-                raise Reject(Reason.INVALID_SIGNATURE)
+                raise Reject(Reason.INVALID_SIGNATURE, Detail.HEADER_MALFORMED)
             return values[placeholder]
         return _header(request_headers, names[placeholder])
 
@@ -236,5 +269,5 @@ def whsec_key(secret: bytes) -> bytes:
 def _header(request_headers: Headers, name: str) -> str:
     value = request_headers.one(name)
     if value is None:
-        raise Reject(Reason.MISSING_SIGNATURE)
+        raise Reject(Reason.MISSING_SIGNATURE, Detail.HEADER_MISSING)
     return value
