@@ -11,17 +11,22 @@ handler is the only one that would see it, the line is formatted and written wit
 exactly as the handler would print the record. Through `logging` it cost a worker 60-100 µs per
 webhook, a fifth of its CPU or more (docs/benchmarks.md, "Request lines").
 
-Lines are formatted by the caller and written by a thread of the handler's own, so a log reader
-that stalls (a full pipe to a slow collector) never stalls the event loop: webhooks keep being
-answered. Past MAX_PENDING lines waiting, new lines are dropped, and a warning says how many once
-the stream takes lines again.
+Lines are formatted by the caller and written by the standard library's QueueListener thread
+(the handler is a QueueHandler), so a log reader that stalls (a full pipe to a slow collector)
+never stalls the event loop: webhooks keep being answered. The queue is bounded: past MAX_PENDING
+lines waiting, new lines are dropped and counted, and a warning says how many once the stream
+takes lines again. What the library does not do is kept here: the listener's handler gathers
+lines and writes them whole in writes of at most PIPE_BUF (so processes sharing a stderr never
+interleave mid-line), and a forked child starts a listener of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import os
+import queue
 import select
 import sys
 import threading
@@ -30,7 +35,10 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TextIO
 
-import msgspec
+from gateway.logformat import STANDARD, JsonFormatter, TextFormatter, msecs
+
+__all__ = ["FORMATS", "Handler", "JsonFormatter", "Redact", "TextFormatter", "configure", "redact_secrets",
+           "request_line"]
 
 FORMAT_ENV = "WEBHOOK_GATEWAY_LOG_FORMAT"
 LEVEL_ENV = "WEBHOOK_GATEWAY_LOG_LEVEL"
@@ -43,90 +51,21 @@ FLUSH_SECS = 2.0  # how long flush() (at exit) waits for a stalled stream
 # event loop's thread").
 GATHER_SECS = 0.02
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # POSIX's least
-_encode = msgspec.json.Encoder().encode
-# LogRecord attributes that are not extra fields (anything else passed with extra= is emitted).
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "color_message"}  # uvicorn's ANSI-coloured copy of the message
-
-
-class _Seconds:
-    """A timestamp's text up to the second, kept for the current second (strftime is most of a
-    line's formatting otherwise)."""
-
-    def __init__(self, convert: Callable[[float | None], time.struct_time], fmt: str) -> None:
-        self._convert, self._fmt = convert, fmt
-        self._kept = (-1, "")  # one tuple, so a thread never pairs one second with another's text
-
-    def __call__(self, created: float) -> str:
-        second, text = self._kept
-        if int(created) != second:
-            text = time.strftime(self._fmt, self._convert(created))
-            self._kept = (int(created), text)
-        return text
-
-
-def _extra(record: logging.LogRecord) -> dict[str, object]:
-    """The fields passed with `extra=`."""
-    return {name: value for name, value in record.__dict__.items()
-            if name not in _STANDARD and not name.startswith("_")}
-
-
-def _msecs(created: float) -> int:
-    return int((created - int(created)) * 1000)  # as LogRecord computes `msecs`
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._seconds = _Seconds(time.gmtime, "%Y-%m-%dT%H:%M:%S")
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = _extra(record)
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return self.line(record.created, int(record.msecs), record.levelname, record.name,
-                         record.getMessage(), fields)
-
-    def line(self, created: float, msecs: int, level: str, name: str, message: str,
-             fields: Mapping[str, object]) -> str:
-        return _encode({"ts": f"{self._seconds(created)}.{msecs:03d}Z", "level": level.lower(),
-                        "logger": name, "msg": message, **fields}).decode()
-
-
-class TextFormatter(logging.Formatter):
-    """`time level logger: message key=value ...` for a terminal."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seconds = _Seconds(time.localtime, self.default_time_format)  # logging's asctime
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = self.line(record.created, int(record.msecs), record.levelname, record.name,
-                         record.getMessage(), _extra(record))
-        if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
-        if record.stack_info:
-            text = f"{text}\n{self.formatStack(record.stack_info)}"
-        return text
-
-    def line(self, created: float, msecs: int, level: str, name: str, message: str,
-             fields: Mapping[str, object]) -> str:
-        extra = " ".join([f"{k}={v}" for k, v in fields.items() if v is not None])
-        text = f"{self._seconds(created)},{msecs:03d} {level} {name}: {message}"
-        return f"{text} {extra}" if extra else text
-
-
-class Handler(logging.StreamHandler[TextIO]):
+class Handler(logging.handlers.QueueHandler):
     """The gateway's handler: records, and request lines formatted without a record. Both are
-    formatted on the caller's thread and written by the handler's writer thread (module doc)."""
+    formatted on the caller's thread (`prepare`), queued, and written by a QueueListener's
+    thread (module doc). The queue is bounded: past MAX_PENDING lines, `enqueue` drops and
+    counts instead of blocking the caller."""
 
     formatter: JsonFormatter | TextFormatter
+    terminator = "\n"
 
     def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
+        super().__init__(queue.Queue())  # replaced by a bounded one with the first line
+        self._writer = _Writer(stream, self)
         self._start_afresh()
-        # A forked child has no writer thread, and the lock may have been held by it at the fork.
-        # (Asking `is_alive()` on every line instead cost about 1 µs per webhook at `info`.)
+        # A forked child has no listener thread, and the queue's lock may have been held by it
+        # at the fork. (Asking `is_alive()` on every line instead cost about 1 µs per webhook.)
         handler = weakref.ref(self)
 
         def after_fork() -> None:
@@ -136,75 +75,107 @@ class Handler(logging.StreamHandler[TextIO]):
         os.register_at_fork(after_in_child=after_fork)
 
     def _start_afresh(self) -> None:
-        self._pending: list[str] = []  # in a child: the parent's lines, which the parent writes
+        self._listener: logging.handlers.QueueListener | None = None  # started by the first line
+        self._writer.named = False
+        self._lines: queue.Queue[str | threading.Event] = queue.Queue(MAX_PENDING)
         self._dropped = 0
-        self._writing = False
-        lock = threading.Lock()
-        self._ready = threading.Condition(lock)  # the writer waits for lines
-        self._idle = threading.Condition(lock)  # flush() waits for the writer
-        self._writer: threading.Thread | None = None
+        self._dropping = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception:  # noqa: BLE001 -- as logging.StreamHandler.emit: report, never raise
-            self.handleError(record)
-            return
-        self._put(text + self.terminator)
+    @property
+    def stream(self) -> TextIO:
+        return self._writer.stream
+
+    def setStream(self, stream: TextIO) -> TextIO:  # noqa: N802 -- logging.StreamHandler's name
+        old, self._writer.stream = self._writer.stream, stream
+        return old
+
+    def prepare(self, record: logging.LogRecord) -> str:
+        """The whole line, formatted here on the caller's thread (the listener only writes)."""
+        return self.format(record) + self.terminator
 
     def line(self, name: str, message: str, fields: Mapping[str, object]) -> bool:
         """Write an INFO line as this handler would print the record -> False (nothing written)
         when a secret is in it: the caller then logs a record, which the Redact filter scrubs."""
-        text = self._line_now("INFO", name, message, fields)
+        text = self.now("INFO", name, message, fields)
         for redact in self.filters:
             if not isinstance(redact, Redact) or redact.finds(text):
                 return False
         self._put(text + self.terminator)
         return True
 
-    def _line_now(self, level: str, name: str, message: str, fields: Mapping[str, object]) -> str:
+    def now(self, level: str, name: str, message: str, fields: Mapping[str, object]) -> str:
         """A line stamped now, as this handler's formatter prints a record made now."""
-        now = time.time()
-        return self.formatter.line(now, _msecs(now), level, name, message, fields)
+        stamp = time.time()
+        return self.formatter.line(stamp, msecs(stamp), level, name, message, fields)
 
-    def _put(self, text: str) -> None:
-        with self._ready:
-            if len(self._pending) < MAX_PENDING:
-                self._pending.append(text)
-                if self._writer is None:  # the first line (of this process: see _start_afresh)
-                    self._writer = threading.Thread(target=self._write, name="gateway-log-writer",
-                                                    daemon=True)
-                    self._writer.start()
-                elif len(self._pending) == 1:
-                    self._ready.notify()
-                return
-            self._dropped += 1
-        _count_dropped()  # outside the lock: a metric takes its own
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self._put(record)  # type: ignore[arg-type]  # a line: see prepare
 
-    def _write(self) -> None:
-        while True:
-            with self._ready:
-                self._writing = False
-                self._idle.notify_all()
-                while not self._pending and not self._dropped:
-                    self._ready.wait()
-                lines, self._pending = self._pending, []
-                dropped, self._dropped = self._dropped, 0
-                self._writing = True
-            if dropped:
-                lines.append(self._line_now("WARNING", __name__, f"{dropped} log lines dropped: the"
-                                            " log stream was not taking them", {}) + self.terminator)
-            with contextlib.suppress(OSError, ValueError):  # a broken or closed stream: nowhere to say so
-                for chunk in _chunks(lines):
-                    self.stream.write(chunk)
-                    self.stream.flush()
-            time.sleep(GATHER_SECS)
+    def _put(self, line: str) -> None:
+        if self._listener is None:  # the first line (of this process: see _start_afresh)
+            self.queue = self._lines = queue.Queue(MAX_PENDING)  # MAX_PENDING as it is now
+            self._listener = logging.handlers.QueueListener(self._lines, self._writer)
+            self._listener.start()
+        try:
+            if self._lines.maxsize <= 0:  # a bound of 0 holds nothing (to Queue, 0 is no bound)
+                raise queue.Full
+            self._lines.put_nowait(line)
+        except queue.Full:
+            with self._dropping:
+                self._dropped += 1
+            _count_dropped()
+
+    def dropped(self) -> int:
+        """Lines dropped since the last call (the writer says how many)."""
+        with self._dropping:
+            dropped, self._dropped = self._dropped, 0
+        return dropped
 
     def flush(self) -> None:
         """Wait (up to FLUSH_SECS) until every line so far is written, then flush the stream."""
-        with self._idle:
-            self._idle.wait_for(lambda: not self._pending and not self._writing, FLUSH_SECS)
-        super().flush()
+        if self._listener is not None:
+            written = threading.Event()
+            with contextlib.suppress(queue.Full):  # a stalled stream: as far as FLUSH_SECS goes
+                self._lines.put(written, timeout=FLUSH_SECS)
+                written.wait(FLUSH_SECS)
+        with contextlib.suppress(OSError, ValueError):
+            self._writer.stream.flush()
+
+
+class _Writer(logging.Handler):
+    """The QueueListener's handler: lines gathered while the queue has more, written in whole
+    lines of at most PIPE_BUF bytes per write; then it rests GATHER_SECS so that lines gather
+    (QueueListener itself takes one item per wake-up)."""
+
+    def __init__(self, stream: TextIO, handler: Handler) -> None:
+        super().__init__()
+        self.stream = stream
+        self.named = False  # the listener's thread, named as docs/architecture.md lists it
+        self._handler = handler
+        self._lines: list[str] = []
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        item: object = record  # a line, or Handler.flush's event: see Handler.prepare
+        if not self.named:
+            threading.current_thread().name, self.named = "gateway-log-writer", True
+        if isinstance(item, str):
+            self._lines.append(item)
+            if not self._handler._lines.empty():
+                return True
+        lines, self._lines = self._lines, []
+        dropped = self._handler.dropped()
+        if dropped:
+            lines.append(self._handler.now("WARNING", __name__, f"{dropped} log lines dropped: the"
+                                           " log stream was not taking them", {}) + "\n")
+        with contextlib.suppress(OSError, ValueError):  # a broken or closed stream: nowhere to say so
+            for chunk in _chunks(lines):
+                self.stream.write(chunk)
+                self.stream.flush()
+        if isinstance(item, threading.Event):
+            item.set()  # Handler.flush: written
+        else:
+            time.sleep(GATHER_SECS)
+        return True
 
 
 _count_dropped: Callable[[], None] = lambda: None  # noqa: E731  # a hook, replaced below
@@ -270,7 +241,7 @@ class Redact(logging.Filter):
         if self.finds(message):
             record.msg, record.args = self._scrub(message), None
         for name, value in list(record.__dict__.items()):
-            if name not in _STANDARD and isinstance(value, str) and self.finds(value):
+            if name not in STANDARD and isinstance(value, str) and self.finds(value):
                 setattr(record, name, self._scrub(value))
         return True
 
