@@ -11,11 +11,12 @@ the Kafka client, the store, uvicorn's limits) is listed in `RESTART_ONLY`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gateway.audit import Redaction, secret_values
 from gateway.config import Config
+from gateway.diagnose import Diagnosis
 from gateway.limits import Limiter, Network
 from gateway.sources import Source, build_sources
 
@@ -32,6 +33,8 @@ class Runtime:
     redaction: Redaction
     trusted_proxies: tuple[Network, ...]
     default_max_body_bytes: int  # for a request to an unknown source
+    # the budget of failed signatures re-checked for a rewritten body (audit detail only)
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)
 
 
 def build(config: Config) -> Runtime:
