@@ -154,6 +154,12 @@ class FirstAttempt:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
                 loop.call_soon_threadsafe(waiters.set)
 
+    def state(self, connected: bool, closed: bool) -> str:
+        """A publisher's state (Publisher.state) from what it knows now."""
+        if not self._done.is_set() and not closed:
+            return CONNECTING
+        return REACHABLE if connected else UNREACHABLE
+
     async def wait(self, timeout: float) -> None:
         if self._done.is_set() or self._waiters is None or timeout <= 0:
             return

@@ -29,9 +29,6 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from gateway.publish import (
-    CONNECTING,
-    REACHABLE,
-    UNREACHABLE,
     Ack,
     Answer,
     FirstAttempt,
@@ -125,9 +122,7 @@ class ConfluentPublisher:
 
     @property
     def state(self) -> str:
-        if not self._first.done and not self._closed.is_set():
-            return CONNECTING
-        return REACHABLE if self.connected else UNREACHABLE
+        return self._first.state(self.connected, self._closed.is_set())
 
     async def connecting(self, timeout: float) -> None:
         await self._first.wait(timeout)

@@ -46,9 +46,6 @@ from kafka import KafkaProducer
 from kafka import errors as kafka_errors
 
 from gateway.publish import (
-    CONNECTING,
-    REACHABLE,
-    UNREACHABLE,
     Ack,
     Answer,
     FirstAttempt,
@@ -133,9 +130,7 @@ class KafkaPublisher:
 
     @property
     def state(self) -> str:
-        if not self._first.done and not self._closed.is_set():
-            return CONNECTING
-        return REACHABLE if self.connected else UNREACHABLE
+        return self._first.state(self.connected, self._closed.is_set())
 
     async def connecting(self, timeout: float) -> None:
         await self._first.wait(timeout)

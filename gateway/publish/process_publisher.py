@@ -18,9 +18,6 @@ from collections.abc import Collection
 from typing import Any
 
 from gateway.publish import (
-    CONNECTING,
-    REACHABLE,
-    UNREACHABLE,
     Ack,
     AlreadyPublished,
     FirstAttempt,
@@ -73,9 +70,7 @@ class ProcessPublisher:
 
     @property
     def state(self) -> str:
-        if not self._first.done and not self._closing.is_set():
-            return CONNECTING
-        return REACHABLE if self.connected else UNREACHABLE
+        return self._first.state(self.connected, self._closing.is_set())
 
     async def connecting(self, timeout: float) -> None:
         await self._first.wait(timeout)
