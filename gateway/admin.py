@@ -12,11 +12,12 @@ routes are added to `routes()`; each handler is wrapped by `protected`.
     POST /admin/reload                 re-read the configuration file (gateway.reload)
     GET  /admin/openapi.json           the OpenAPI 3.1 document of all of the above
     GET  /admin/                       the status page (gateway.statuspage)
+    GET  /admin/audit?source=&reason=&detail=&since=&until=   the audit page (gateway.auditpage)
 
 Request and response bodies are pydantic models (gateway.adminmodels), which the OpenAPI document
-is generated from. The status page also takes the token as `?token=`, once: it answers with an
-HttpOnly, SameSite=Strict cookie scoped to /admin/ and a redirect that drops the token from the
-URL, so a browser can open it. The cookie is accepted by the status page only (GET, no effects);
+is generated from. The status and audit pages also take the token as `?token=`, once: they answer
+with an HttpOnly, SameSite=Strict cookie scoped to /admin/ and a redirect that drops the token from
+the URL, so a browser can open them. The cookie is accepted by those two pages only (GET, no effects);
 the API endpoints, which can republish and reload, take the bearer header alone (no CSRF surface).
 """
 
@@ -28,13 +29,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import adminevents, history, statuspage
+from gateway import adminevents, auditpage, history, statuspage
 from gateway import adminmodels as m
 from gateway.adminmodels import error, model
 from gateway.auditlog import read_records
@@ -104,7 +106,9 @@ def routes(config: Config, clock: Callable[[], float], ops: Ops) -> list[BaseRou
     found += [Route(path, protected(token, _known_params(handler, _query_names(spec, path, method))),
                     methods=[method])
               for (path, method), handler in api.items()]
-    found.append(Route("/admin/", _status_page(token, ops, audit_root, clock), methods=["GET"]))
+    found.append(Route("/admin/", _browser_page(token, _page(ops, audit_root, clock)), methods=["GET"]))
+    audit = auditpage.handler(audit_root, clock, lambda: ops.pipeline.sources)
+    found.append(Route("/admin/audit", _browser_page(token, audit), methods=["GET"]))
     return found
 
 
@@ -186,16 +190,18 @@ HOUR_SECS = 3600
 LATEST = 20
 
 
-def _status_page(token: bytes, ops: Ops, audit_root: Path, clock: Callable[[], float]) -> Handler:
-    """GET /admin/: bearer header, or the HttpOnly cookie set by a one-time `?token=` (module doc)."""
-    page = protected(token, _page(ops, audit_root, clock))
+def _browser_page(token: bytes, page: Handler) -> Handler:
+    """A page for a browser: bearer header, or the HttpOnly cookie set by a one-time `?token=`
+    (module doc); the redirect keeps the other query parameters (the audit page's filters)."""
+    guarded = protected(token, page)
 
     async def handler(request: Request) -> Response:
         given = request.query_params.get("token")
         if given is not None:
             if not hmac.compare_digest(given.encode(), token):
                 return _json({"error": "unauthorized"}, 401)
-            answer = RedirectResponse("/admin/", 303)
+            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            answer = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), 303)
             answer.set_cookie(COOKIE, given, path="/admin/", httponly=True, samesite="strict",
                               secure=request.url.scheme == "https")
             return answer
@@ -203,8 +209,8 @@ def _status_page(token: bytes, ops: Ops, audit_root: Path, clock: Callable[[], f
         if cookie is not None and "authorization" not in request.headers:
             if not hmac.compare_digest(cookie.encode(), token):
                 return _json({"error": "unauthorized"}, 401)
-            return await _page(ops, audit_root, clock)(request)
-        return await page(request)
+            return await page(request)
+        return await guarded(request)
 
     return handler
 

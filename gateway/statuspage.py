@@ -15,7 +15,7 @@ from gateway.adminmodels import iso
 from gateway.history import STATUSES, Event
 
 REFRESH_SECS = 10
-_STYLE = """
+STYLE = """
 body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.6rem}
 table{border-collapse:collapse;margin:.4rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}
@@ -42,8 +42,9 @@ def render(snap: Snapshot) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<meta http-equiv=refresh content={REFRESH_SECS}>",
         "<title>webhook-gateway status</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>webhook-gateway <span class=muted>{escape(iso(snap.now))}</span></h1>",
+        "<p><a href='/admin/audit'>audit page</a>: rejections over time, clients, id conflicts</p>",
         _overview(snap), _sources(snap), _events(snap.events), _rejections(snap.rejections),
         "</body></html>",
     ])

@@ -4,11 +4,7 @@ known traffic: per-source counts, the latest events and rejections. A screenshot
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -16,56 +12,12 @@ import pytest
 
 from gateway.dev.broker import Broker
 from gateway.providers import REGISTRY
+from tests.browser.pages import dump_dom, needs_chromium, parse, screenshot
 from tests.helpers import GatewayProcess, config_dict, write_config
 from tests.integration.running import prefix, wait_for
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TOKEN = "status-page-token-5150"
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "status-page.png"
-pytestmark = [pytest.mark.kafka, pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")),
-    reason=f"no chromium at {CHROMIUM}: `make test` installs Debian's package (apt-get install chromium)")]
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=90)
-
-
-class Tables(HTMLParser):
-    """Rows of every table with an id: {table id: [[cell text, ...], ...]}, plus row attributes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.row_sources: list[str] = []
-        self._table: str | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "table" and found.get("id"):
-            self._table = found["id"]
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table is not None:
-            self.tables[self._table].append([])
-            if self._table == "sources" and found.get("data-source"):
-                self.row_sources.append(found["data-source"] or "")
-        elif tag in ("td", "th") and self._table is not None:
-            self._cell = []
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._table is not None:
-            self.tables[self._table][-1].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "table":
-            self._table = None
+pytestmark = [pytest.mark.kafka, needs_chromium]
 
 
 def post_tlas(url: str, cfg: object, n: int, signed: bool = True) -> int:
@@ -88,21 +40,15 @@ def test_status_page_shows_per_source_counts_and_the_latest_events(tmp_path: Pat
         assert [post_tlas(gateway.url, cfg, 9, signed=False) for _ in range(2)] == [401, 401]
         assert httpx.post(gateway.url + "/webhooks/no-such-source", content=b"{}").status_code == 404
         url = f"{gateway.url}/admin/?token={TOKEN}"
-        dom = chromium(tmp_path / "profile-dom", "--dump-dom", url)
-        assert dom.returncode == 0, dom.stderr[-2000:]
-        shot = tmp_path / "status-page.png"
-        taken = chromium(tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,900",
-                         "--hide-scrollbars", url)
-        assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
-        if not DOCS_SCREENSHOT.exists() or os.environ.get("UPDATE_DOCS_SCREENSHOT"):
-            shutil.copyfile(shot, DOCS_SCREENSHOT)  # docs/operations.md shows it
+        dom = dump_dom(tmp_path / "profile-dom", url)
+        screenshot(tmp_path / "profile-shot", url, tmp_path / "status-page.png", "1280,900")
     finally:
         gateway.stop()
-    page = Tables()
-    page.feed(dom.stdout)
-    assert "webhook-gateway" in dom.stdout and "unauthorized" not in dom.stdout
+    page = parse(dom)
+    assert "webhook-gateway" in dom and "unauthorized" not in dom
     header, *rows = page.tables["sources"]
     by_source = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert [a.get("data-source") for a in page.row_attrs["sources"][1:]] == list(by_source)
     assert set(by_source) == {"iof", "compliancely", "tlas", "azakaw-acme", "azakaw-globex", "(unknown)"}
     tlas = by_source["tlas"]
     assert (tlas["requests"], tlas["published"], tlas["duplicate"], tlas["spooled"], tlas["rejected"]) == (
