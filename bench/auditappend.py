@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from gateway.audit import Auditor, RequestInfo  # noqa: E402
+from gateway.auditchain import Chain, generate_pem, key_from_secret  # noqa: E402
 from gateway.auditlog import AuditLog  # noqa: E402
 from gateway.envelope import encode  # noqa: E402
 from gateway.errors import Reason  # noqa: E402
@@ -67,8 +68,9 @@ def paced(count: int, rate: float | None, append: Callable[[], None]) -> float:
     return slowest
 
 
-def in_log(root: Path, line: bytes, count: int, rate: float | None) -> tuple[float, float, float]:
-    log = AuditLog(root / "audit")
+def in_log(root: Path, line: bytes, count: int, rate: float | None,
+           chain: Chain | None = None) -> tuple[float, float, float]:
+    log = AuditLog(root / "audit", chain=chain)
     log.open()
     written = [0]
 
@@ -84,6 +86,11 @@ def in_log(root: Path, line: bytes, count: int, rate: float | None) -> tuple[flo
     used = cpu(resource.RUSAGE_THREAD) - thread, cpu(resource.RUSAGE_SELF) - process
     log.close()
     return used[0], used[1], slowest
+
+
+def in_chained_log(root: Path, line: bytes, count: int, rate: float | None) -> tuple[float, float, float]:
+    """The same, hash-chained, with an Ed25519 checkpoint every 10,000 records (gateway.auditchain)."""
+    return in_log(root, line, count, rate, Chain("bench", key_from_secret(generate_pem()[0])))
 
 
 def in_sqlite(root: Path, line: bytes, count: int, rate: float | None) -> tuple[float, float, float]:
@@ -121,7 +128,8 @@ def main() -> None:
     line = record()
     print(f"{args.records:,} records of {len(line)} B, {'unpaced' if args.rate is None else f'{args.rate:,.0f}/s'}")
     for round_ in range(args.rounds):
-        for name, way in (("audit log (write(2))", in_log), ("SQLite table (writer thread)", in_sqlite)):
+        for name, way in (("audit log (write(2))", in_log), ("audit log, chained", in_chained_log),
+                          ("SQLite table (writer thread)", in_sqlite)):
             with tempfile.TemporaryDirectory(prefix="webhook-gateway-audit-") as tmp:
                 caller, total, slowest = way(Path(tmp), line, args.records, args.rate)
             print(f"round {round_ + 1}, {name}: caller {caller / args.records * 1e6:.1f} µs,"

@@ -15,6 +15,9 @@ Records are written with one write(2) each (a process crash loses nothing writte
 by the shipper once per batch, not per record: a flood must not turn into a flood of disk syncs.
 Delivery to Kafka is at least once (a crash between ack and cursor update resends a batch);
 records carry a unique `id` for consumers that care.
+
+With a `Chain` (gateway.auditchain; the app always gives one), each slot's lines form a hash chain,
+continued across restarts from the slot's last line, with signed checkpoints when due.
 """
 
 from __future__ import annotations
@@ -27,14 +30,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
-from gateway.publish import Publisher, Record, Unavailable
+from gateway.auditchain import Chain
+from gateway.auditship import Shipper as Shipper  # its home until it had a module of its own
 
 log = logging.getLogger("gateway.audit")
 
 MAX_SLOTS = 256
-_decode = msgspec.json.Decoder(dict).decode
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -56,8 +57,10 @@ def _name(slot: Path, segment: int) -> Path:
 
 
 class AuditLog:
-    def __init__(self, root: Path, segment_bytes: int = 1_048_576, max_segments: int = 16) -> None:
+    def __init__(self, root: Path, segment_bytes: int = 1_048_576, max_segments: int = 16,
+                 chain: Chain | None = None) -> None:
         self.root = root
+        self.chain = chain
         self.segment_bytes = segment_bytes
         self.max_segments = max_segments
         self.slot: Path | None = None
@@ -66,6 +69,7 @@ class AuditLog:
         self._fd: int | None = None
         self._segment = 0
         self._size = 0
+        self._torn = False  # a failed write may have left part of a line
 
     # -- writing (the worker that owns a slot) ---------------------------------------------------
 
@@ -84,6 +88,8 @@ class AuditLog:
             self.slot, self._lock_fd = slot, fd
             segments = _segments(slot)
             self._open_segment(segments[-1] if segments else 1)
+            if self.chain is not None:
+                self.chain.resume(slot.name, _last_line(slot, segments))
             return
         raise OSError(f"opening the audit log: all {MAX_SLOTS} slots under {self.root} are in use")
 
@@ -95,16 +101,53 @@ class AuditLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._segment = segment
         self._size = os.fstat(self._fd).st_size
+        # A crash mid-write left a torn line: end it, so the next record is a line of its own.
+        self._torn = self._size > 0 and not _ends_with_newline(path)
 
     def append(self, line: bytes) -> None:
         if self._fd is None:
             self.open()
+        if self.chain is None:
+            self._write(line)
+            return
+        mark = self.chain.mark()
+        try:
+            self._write(self.chain.link(line))
+        except OSError:
+            self.chain.undo(mark)  # never written: the next record links to the last one that was
+            raise
+        if self.chain.due():
+            self.seal()
+
+    def seal(self) -> bool:
+        """Write a signed checkpoint if the chain has a key and records since the last one."""
+        if self.chain is None or self._fd is None:
+            return False
+        mark = self.chain.mark()
+        line = self.chain.checkpoint()
+        if line is None:
+            return False
+        try:
+            self._write(line)
+        except OSError as exc:
+            self.chain.undo(mark)
+            log.error("writing an audit checkpoint: %s", exc.strerror or type(exc).__name__)
+            return False
+        return True
+
+    def _write(self, line: bytes) -> None:
         assert self._fd is not None
         if self._size >= self.segment_bytes:
             self._open_segment(self._segment + 1)
             self._prune()
-        os.write(self._fd, line + b"\n")
-        self._size += len(line) + 1
+        data = (b"\n" if self._torn else b"") + line + b"\n"
+        try:
+            os.write(self._fd, data)
+        except OSError:
+            self._torn = True
+            raise
+        self._torn = False
+        self._size += len(data)
 
     def sync(self) -> None:
         if self._fd is not None:
@@ -189,6 +232,44 @@ def _lines_from(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
         return
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
+def _last_line(slot: Path, segments: list[int]) -> bytes | None:
+    """The slot's last complete line, where its chain continues (a torn tail is skipped)."""
+    for segment in reversed(segments):
+        path = _name(slot, segment)
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as file:
+                file.seek(max(0, size - 65_536))  # a record stays well under 64 KiB (gateway.audit)
+                lines = file.read().split(b"\n")
+        except OSError:
+            continue
+        complete = [line for line in lines[:-1] if line.strip()]  # the last item is after the last \n
+        if complete:
+            return complete[-1]
+    return None
+
+
+def slot_lines(slot: Path) -> Iterator[tuple[str, int, bytes]]:
+    """A slot's complete lines in the order written, each with its segment file name and offset."""
+    for segment in _segments(slot):
+        path = _name(slot, segment)
+        start = 0
+        for end, line in _lines_from(path, 0):
+            yield path.name, start, line
+            start = end
+
+
+def slots(root: Path) -> list[Path]:
+    return sorted((p for p in root.glob("w*") if p.is_dir() and p.name[1:].isdigit()),
+                  key=lambda p: int(p.name[1:]))
+
+
 def read_records(root: Path) -> Iterator[bytes]:
     """Every record in every slot, oldest segment first within a slot (the `audit` command, admin)."""
     if not root.is_dir():
@@ -197,97 +278,3 @@ def read_records(root: Path) -> Iterator[bytes]:
         for segment in _segments(slot):
             for _, line in _lines_from(_name(slot, segment), 0):
                 yield line
-
-
-class Shipper:
-    """Publishes the log's backlog to Kafka in the background, in order, from start-up."""
-
-    def __init__(self, auditlog: AuditLog, publisher: Publisher, topic: str, timeout: float = 2.0,
-                 batch: int = 256, retry_secs: float = 1.0) -> None:
-        self._log = auditlog
-        self._publisher = publisher
-        self._topic = topic
-        self._timeout = timeout
-        self._batch = batch
-        self._retry_secs = retry_secs
-        self._wake = asyncio.Event()
-        self._shipping = asyncio.Lock()  # held by the background task for one whole shipment
-        self._task: asyncio.Task[None] | None = None
-        self.shipped = 0
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-shipper")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self, timeout: float = 2.0) -> None:
-        """One last bounded attempt to ship what is pending; the rest waits in the log."""
-        if self._task is not None:
-            # Never cancel a shipment midway: its records are already handed to the publisher
-            # and, the cursor not moved, the last attempt below would ship them twice.
-            async with self._shipping:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        try:
-            await asyncio.wait_for(self.ship_once(), timeout)
-        except (TimeoutError, Unavailable):
-            pass
-        self._log.sync()
-
-    async def _run(self) -> None:
-        delay = self._retry_secs
-        while True:
-            try:
-                async with self._shipping:
-                    shipped = await self.ship_once()
-            except Unavailable:
-                await asyncio.sleep(delay)  # Kafka is down: the records wait on disk
-                delay = min(delay * 2, 10.0)
-                continue
-            except OSError as exc:
-                log.error("shipping audit records: %s", exc.strerror or type(exc).__name__)
-                await asyncio.sleep(self._retry_secs)
-                continue
-            delay = self._retry_secs
-            if not shipped:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 5.0)
-                except TimeoutError:
-                    pass
-
-    async def ship_once(self) -> int:
-        """Publish one batch; the cursor moves past the longest acknowledged prefix."""
-        batch = await asyncio.to_thread(self._log.pending, self._batch)
-        if not batch:
-            return 0
-        await self._log.sync_async()
-        results = await asyncio.gather(
-            *(self._publisher.publish(self._record(line), self._timeout) for _, line in batch),
-            return_exceptions=True,
-        )
-        done = 0
-        for result in results:
-            if isinstance(result, BaseException):
-                break
-            done += 1
-        if done:
-            await asyncio.to_thread(self._log.commit, batch[done - 1][0])
-            self.shipped += done
-        if done < len(batch):
-            raise Unavailable(f"publishing audit records to {self._topic}: {done}/{len(batch)} acked")
-        return done
-
-    def _record(self, line: bytes) -> Record:
-        # The key is the source name, so one source's rejections stay in order on one partition.
-        source = _source_of(line)
-        return Record(self._topic, source.encode(), line)
-
-
-def _source_of(line: bytes) -> str:
-    try:
-        return str(_decode(line).get("source", ""))
-    except (msgspec.DecodeError, ValueError):
-        return ""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from gateway.auditchain import CHECKPOINT
 from gateway.auditlog import read_records
 from gateway.errors import GatewayError, Reason
 
@@ -29,6 +30,7 @@ class Head(msgspec.Struct):
     at: str = ""
     source: str = ""
     reason: str = ""
+    type: str = ""  # "checkpoint": the chain's signature (gateway.auditchain), not a rejection
 
 
 _head = msgspec.json.Decoder(Head).decode
@@ -84,7 +86,7 @@ def select(lines: Iterable[bytes], wanted: Query) -> list[tuple[Head, bytes]]:
             head = _head(line)
         except msgspec.DecodeError:
             continue
-        if wanted.matches(head):
+        if head.type != CHECKPOINT and wanted.matches(head):
             found.append((head, line))
     found.sort(key=lambda pair: pair[0].at)
     return found
