@@ -13,7 +13,7 @@ from html import escape
 # Tableau 10: tells ten series apart, also for the common colour-vision deficiencies.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac")
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 960, 190, 40, 22, 8
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 880, 190, 40, 22, 8
 
 
 def _ceiling(peak: int) -> int:

@@ -42,8 +42,8 @@ _STYLE = (".plot{display:flex;gap:1.5rem;align-items:flex-start}.chart text{font
           ".chart .grid{stroke:#e3e3e3}.legend td{border:0;padding:.1rem .6rem .1rem 0}"
           ".swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.4rem;"
           "vertical-align:-.1rem}form label{margin-right:.8rem}input{width:9rem}"
-          "code{font-size:12px}td{white-space:nowrap}"
-          "td.ua{white-space:normal;max-width:20rem;overflow-wrap:anywhere}")
+          "code{font-size:12px}td:first-child{white-space:nowrap}"
+          "td.ua{min-width:12rem;max-width:22rem;overflow-wrap:anywhere}")
 
 
 class Row(msgspec.Struct):
@@ -273,6 +273,11 @@ def _cells(*values: object, ua: int = -1) -> str:
                    for i, v in enumerate(values))
 
 
+def _at(value: str) -> str:
+    """To the second, the exact time in the tooltip: the table keeps room for the user agent."""
+    return f"<td title='{escape(value, True)}'>{escape(value[:19].replace('T', ' '))}</td>"
+
+
 def _hash(value: str | None) -> str:
     value = value or ""
     return f"<td><code title='{escape(value, True)}'>{escape(value[:16])}</code></td>"
@@ -288,7 +293,7 @@ def _addresses(view: View) -> str:
 
 
 def _conflicts(rows: list[Row]) -> str:
-    body = "".join(f"<tr>{_cells(r.at, r.source, r.remote_addr)}{_hash(r.body_sha256)}"
+    body = "".join(f"<tr>{_at(r.at)}{_cells(r.source, r.remote_addr)}{_hash(r.body_sha256)}"
                    f"{_hash(r.accepted_body_sha256)}{_cells(r.user_agent, ua=0)}</tr>" for r in rows)
     return ("<h2>Same id, another body: <code>id_conflict</code></h2><table id=conflicts><tr>"
             "<th>at</th><th>source</th><th>client</th><th>this body (SHA-256)</th>"
@@ -299,10 +304,11 @@ def _latest(rows: list[Row]) -> str:
     def detail(r: Row) -> str | None:
         return f"{r.detail} ({r.skew_secs:+d} s)" if r.skew_secs is not None else r.detail
 
-    body = "".join(f"<tr>{_cells(r.at, r.source, r.reason, detail(r), r.remote_addr, r.method, r.path)}"
+    body = "".join(f"<tr>{_at(r.at)}"
+                   f"{_cells(r.source, r.reason, detail(r), r.remote_addr, f'{r.method} {r.path}')}"
                    f"<td class=n>{r.requests}</td>{_cells(r.user_agent, ua=0)}</tr>" for r in rows)
     return (f"<h2>Latest records (up to {LATEST})</h2><table id=records><tr><th>at</th><th>source</th>"
-            "<th>reason</th><th>detail</th><th>client</th><th>method</th><th>path</th>"
+            "<th>reason</th><th>detail</th><th>client</th><th>request</th>"
             f"<th>requests</th><th>user agent</th></tr>{body}</table>")
 
 

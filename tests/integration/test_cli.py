@@ -181,6 +181,7 @@ def test_dev_runs_broker_and_gateway_and_stops_both(stop: signal.Signals, tmp_pa
         listener = f"tcp://{broker.group(1)}"
         assert _processes_with(listener), "no broker process"
         wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"), 30, "the dev gateway's /healthz")
+        _pages_open(printed, port, (home / "secrets" / "admin").read_text().strip())
 
         config = home / "gateway.yaml"
         run = send(config, "azakaw-acme", "RiskAssessmentCalculated")  # the URL from the config
@@ -196,6 +197,20 @@ def test_dev_runs_broker_and_gateway_and_stops_both(stop: signal.Signals, tmp_pa
     assert _processes_with(listener) == []  # no orphaned broker
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def _pages_open(printed: str, port: int, token: str) -> None:
+    """The status and audit pages' URLs are printed with the generated admin token, and each
+    opens as a browser would: the token becomes a cookie across the redirect."""
+    urls = dict(re.findall(r"(status|audit) page: +(http://\S+)", printed))
+    assert urls == {"status": f"http://127.0.0.1:{port}/admin/?token={token}",
+                    "audit": f"http://127.0.0.1:{port}/admin/audit?token={token}"}, printed
+    for name, url in urls.items():
+        with httpx.Client(follow_redirects=True, timeout=10) as browser:
+            page = browser.get(url)
+            assert page.status_code == 200 and f"webhook-gateway{' audit' if name == 'audit' else ''}" in page.text
+            assert token not in str(page.url) and browser.cookies.get("gateway_admin") == token
+    assert httpx.get(urls["audit"].replace(token, token[:-1] + "x")).status_code == 401
 
 
 def _healthy(url: str) -> bool:
