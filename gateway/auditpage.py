@@ -11,30 +11,31 @@ text), and the answer's Content-Security-Policy allows no script anyway.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from html import escape
 from pathlib import Path
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from gateway.auditchain import Key
 from gateway.auditchart import chart, colors_for
 from gateway.auditlog import read_records
-from gateway.auditquery import Query, QueryError, iso, parse_since
-from gateway.errors import Reason
+from gateway.auditquery import QueryError, iso
+from gateway.auditstats import (
+    DEFAULT_SINCE,
+    LATEST,
+    REASONS,
+    TOP_ADDRESSES,
+    Chains,
+    Filters,
+    Row,
+    View,
+    chain_states,
+    gather,
+)
 from gateway.statuspage import STYLE
 
-PARAMS = ("source", "reason", "detail", "since", "until")
-DEFAULT_SINCE = "24h"
-STEPS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
-MAX_BARS = 60
-MAX_SERIES = 8  # sources beyond it are drawn as one "(other)"
-LATEST, CONFLICTS, TOP_ADDRESSES = 100, 50, 10
-REASONS = tuple(r.value for r in Reason)
 HEADERS = {"Cache-Control": "no-store",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                       "form-action 'self'; frame-ancestors 'none'"}
@@ -46,162 +47,8 @@ _STYLE = (".plot{display:flex;gap:1.5rem;align-items:flex-start}.chart text{font
           "td.ua{min-width:12rem;max-width:22rem;overflow-wrap:anywhere}")
 
 
-class Row(msgspec.Struct):
-    """The fields of an audit record the page shows; a line that is not one is skipped."""
-
-    at: str = ""
-    source: str = ""
-    reason: str = ""
-    detail: str | None = None  # absent in records written before it existed
-    skew_secs: int | None = None
-    remote_addr: str | None = None
-    user_agent: str | None = None
-    method: str = ""
-    path: str = ""
-    repeats: int = 0
-    body_sha256: str = ""
-    accepted_body_sha256: str | None = None
-
-    @property
-    def requests(self) -> int:
-        return 1 + self.repeats  # a folded record stands for its repeats too (SECURITY.md)
-
-
-_row = msgspec.json.Decoder(Row).decode
-
-
-@dataclass(frozen=True)
-class ChainState:
-    """One chain of the audit log (one writer) as its verification left it."""
-
-    chain: str
-    verified_to: int | None  # the last sequence number that verified
-    problem: str | None  # the first problem and its position; None when the whole chain verified
-
-
-def chain_states(root: Path) -> list[ChainState] | None:
-    """The hook for the tamper-evident chain's verifier: None while the log has none to verify
-    (the page says "not available"). Wire the chain module's verify function in here."""
-    return None
-
-
-@dataclass(frozen=True)
-class Filters:
-    query: Query  # sources, reasons and the `since` cut-off
-    detail: str | None
-    since: float
-    until: float
-    until_iso: str
-    typed: dict[str, str]  # as given, to fill the form in again
-
-    @classmethod
-    def parse(cls, params: Mapping[str, str], now: float) -> Filters:
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise QueryError(f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMS)})")
-        typed = {name: params.get(name, "").strip() for name in PARAMS}
-        since = typed["since"] or DEFAULT_SINCE
-        query = Query.parse(typed["source"] or None, typed["reason"] or None, since, now)
-        until = now
-        if typed["until"]:
-            try:
-                until = min(now, _moment(parse_since(typed["until"], now)))
-            except QueryError:
-                raise QueryError(f"until {typed['until']!r}: expected e.g. 30m, 1h, 7d "
-                                 "or an ISO 8601 time") from None
-        assert query.since is not None
-        start = _moment(query.since)
-        if until <= start:
-            raise QueryError("until must be later than since")
-        return cls(query, typed["detail"] or None, start, until, iso(until), typed)
-
-    def in_range(self, row: Row) -> bool:
-        return self.query.since is not None and self.query.since <= row.at <= self.until_iso
-
-    def matches(self, row: Row) -> bool:
-        q = self.query
-        return ((q.sources is None or row.source in q.sources)
-                and (q.reasons is None or row.reason in q.reasons)
-                and (self.detail is None or row.detail == self.detail))
-
-
-def _moment(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
-
-
-@dataclass
-class View:
-    filters: Filters
-    step: int
-    origin: float  # the first bar's start
-    by_reason: dict[str, list[int]]
-    by_source: dict[str, list[int]]
-    addresses: Counter[str] = field(default_factory=Counter)
-    address_reasons: dict[str, Counter[str]] = field(default_factory=dict)
-    latest: list[Row] = field(default_factory=list)  # newest first
-    conflicts: list[Row] = field(default_factory=list)  # newest first
-    details: set[str] = field(default_factory=set)
-    records: int = 0
-    chains: list[ChainState] | None = None
-
-
-def bucket_secs(span: float) -> int:
-    """The smallest step that draws the range in at most MAX_BARS bars."""
-    return next((step for step in STEPS if span / step <= MAX_BARS), STEPS[-1])
-
-
-def gather(lines: Iterable[bytes], filters: Filters, known: Collection[str]) -> View:
-    step = bucket_secs(filters.until - filters.since)
-    origin = filters.since // step * step  # bars on the clock's round times (14:00, 14:30)
-    buckets = int(-(-(filters.until - origin) // step))
-    by_reason: dict[str, list[int]] = {}
-    by_source: dict[str, list[int]] = {}
-    view = View(filters, step, origin, by_reason, by_source)
-    rows = []
-    for line in lines:
-        try:
-            row = _row(line)
-        except msgspec.DecodeError:  # a torn write, or not a rejection (a chain checkpoint)
-            continue
-        if row.reason and filters.in_range(row):
-            rows.append(row)
-    rows.sort(key=lambda r: r.at)
-    for row in rows:
-        if row.reason == Reason.ID_CONFLICT and (filters.query.sources is None
-                                                 or row.source in filters.query.sources):
-            view.conflicts.append(row)  # whatever reason or detail the filter names
-        if row.detail:
-            view.details.add(row.detail)
-        if not filters.matches(row):
-            continue
-        view.records += 1
-        i = min(buckets - 1, int((_moment(row.at) - origin) // step))
-        by_reason.setdefault(row.reason, [0] * buckets)[i] += row.requests
-        source = row.source if row.source in known else "(unknown)"
-        by_source.setdefault(source, [0] * buckets)[i] += row.requests
-        address = row.remote_addr or "(none)"
-        view.addresses[address] += row.requests
-        view.address_reasons.setdefault(address, Counter())[row.reason] += row.requests
-        view.latest.append(row)
-    view.latest = view.latest[::-1][:LATEST]
-    view.conflicts = view.conflicts[::-1][:CONFLICTS]
-    view.by_reason = {r: by_reason[r] for r in REASONS if r in by_reason}
-    view.by_source = _fold(by_source, buckets)
-    return view
-
-
-def _fold(series: dict[str, list[int]], buckets: int) -> dict[str, list[int]]:
-    """The MAX_SERIES busiest sources, the rest summed as "(other)"."""
-    ranked = sorted(series, key=lambda name: (-sum(series[name]), name))
-    kept = {name: series[name] for name in ranked[:MAX_SERIES]}
-    rest = [series[name] for name in ranked[MAX_SERIES:]]
-    if rest:
-        kept["(other)"] = [sum(column) for column in zip(*rest, strict=True)]
-    return kept
-
-
-def handler(root: Path, clock: Callable[[], float],
-            sources: Callable[[], Collection[str]]) -> Callable[[Request], Awaitable[Response]]:
+def handler(root: Path, clock: Callable[[], float], sources: Callable[[], Collection[str]],
+            keys: Callable[[], dict[str, Key]] = dict) -> Callable[[Request], Awaitable[Response]]:
     async def page(request: Request) -> Response:
         try:
             filters = Filters.parse(request.query_params, clock())
@@ -209,15 +56,15 @@ def handler(root: Path, clock: Callable[[], float],
             return HTMLResponse(_document(f"<p class=bad id=error>bad filter: {escape(str(exc))}</p>"
                                           "<p><a href='/admin/audit'>all records, last 24 h</a></p>"),
                                 400, HEADERS)
-        view = await asyncio.to_thread(_read, root, filters, frozenset(sources()))
+        view = await asyncio.to_thread(_read, root, filters, frozenset(sources()), keys())
         return HTMLResponse(render(view), headers=HEADERS)
 
     return page
 
 
-def _read(root: Path, filters: Filters, known: Collection[str]) -> View:
+def _read(root: Path, filters: Filters, known: Collection[str], keys: dict[str, Key]) -> View:
     view = gather(read_records(root), filters, known)
-    view.chains = chain_states(root)
+    view.chains = chain_states(root, keys)
     return view
 
 
@@ -294,7 +141,8 @@ def _addresses(view: View) -> str:
 
 def _conflicts(rows: list[Row]) -> str:
     body = "".join(f"<tr>{_at(r.at)}{_cells(r.source, r.remote_addr)}{_hash(r.body_sha256)}"
-                   f"{_hash(r.accepted_body_sha256)}{_cells(r.user_agent, ua=0)}</tr>" for r in rows)
+                   f"{_hash(r.accepted_body_sha256)}{_cells(r.user_agent, ua=0)}</tr>" for r in rows
+                   ) or "<tr><td colspan=6 class=muted>none in this range</td></tr>"
     return ("<h2>Same id, another body: <code>id_conflict</code></h2><table id=conflicts><tr>"
             "<th>at</th><th>source</th><th>client</th><th>this body (SHA-256)</th>"
             f"<th>accepted body (SHA-256)</th><th>user agent</th></tr>{body}</table>")
@@ -312,13 +160,17 @@ def _latest(rows: list[Row]) -> str:
             f"<th>requests</th><th>user agent</th></tr>{body}</table>")
 
 
-def _chains(chains: list[ChainState] | None) -> str:
+def _chains(chains: Chains | None) -> str:
+    head = "<h2>Chain verification</h2>"
     if chains is None:
-        return ("<h2>Chain verification</h2><p id=chains class=muted>not available: this "
-                "audit log carries no hash chain to verify</p>")
+        return f"{head}<p id=chains class=muted>not available: no record of this log carries a chain</p>"
     rows = "".join(
-        f"<tr>{_cells(c.chain)}<td class=n>{'' if c.verified_to is None else c.verified_to}</td>"
-        + (f"<td class=bad>{escape(c.problem)}</td>" if c.problem else "<td class=ok>verified</td>")
-        + "</tr>" for c in chains)
-    return ("<h2>Chain verification</h2><table id=chains><tr><th>chain</th><th>verified up to seq</th>"
-            f"<th>state</th></tr>{rows}</table>")
+        f"<tr>{_cells(r.chain)}<td class=n>{r.records}</td><td class=n>{r.checkpoints}</td>"
+        + (f"<td class=bad>{escape(r.problem)}</td>" if r.problem else
+           f"<td class=ok>verified: seq {r.first} to {r.last}</td>") + "</tr>" for r in chains.reports)
+    older = (f"<p class=muted>{chains.unchained} older records were written before chaining "
+             "(nothing to verify them by)</p>") if chains.unchained else ""
+    return (f"{head}<table id=chains><tr><th>chain</th><th>records</th><th>checkpoints</th>"
+            f"<th>state</th></tr>{rows}</table>{older}"
+            + ("" if chains.signed else "<p class=muted>Links checked here; checkpoint signatures "
+               "by <code>webhook-gateway audit verify</code> with the public key.</p>"))

@@ -1,7 +1,8 @@
 """The audit page in a real browser: headless Chromium opens /admin/audit?token=... after
 rejected requests of several reasons, an `id_conflict` and a user agent carrying a <script>,
 and what it renders (the charts' bars and legends, the top addresses, the conflicts, the latest
-records, a filter kept across the login redirect) is checked against that traffic.
+records, the audit chain verified, a filter kept across the login redirect) is checked against
+that traffic.
 
 The screenshot in docs/ shows a day: the log is seeded beforehand with a day of made-up
 rejections in a slot of its own (w7), all older than the range the assertions look at."""
@@ -126,7 +127,10 @@ def test_audit_page_charts_filters_and_flags_conflicts(tmp_path: Path, broker: B
     # The sender's <script> is text in a cell, not an element: it neither ran nor was dropped.
     tlas_agents = {r[-1] for r in records if r[1] == "tlas"}
     assert tlas_agents == {SCRIPT_AGENT} and "data-pwned=" not in recent
-    assert "not available" in page.text["chains"]
+    # The gateway's own slot is one chain, verified; the seeded day predates chaining.
+    [chain] = [row for row in page.tables["chains"][1:]]
+    assert chain[1] == "8" and chain[3] == "verified: seq 1 to 8", chain
+    assert "272 older records were written before chaining" in recent
 
     narrowed = parse(filtered)
     _, *rows = narrowed.tables["records"]

@@ -11,9 +11,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.auditchain import Chain
 from gateway.auditchart import chart
-from gateway.auditpage import MAX_SERIES, Filters, bucket_secs, gather, render
+from gateway.auditpage import render
 from gateway.auditquery import QueryError, iso
+from gateway.auditstats import MAX_SERIES, Filters, bucket_secs, chain_states, gather
 from gateway.config import parse_config
 from gateway.publish.memory import MemoryPublisher
 from tests.helpers import config_dict
@@ -108,3 +110,35 @@ def test_the_page_opens_with_the_admin_login_and_keeps_its_filters(tmp_path: Pat
         assert page.status_code == 200 and "value='tlas'" in page.text
         assert http.get("/admin/audit?reason=nonsense").status_code == 400
         assert http.get("/admin/").status_code == 200  # the same cookie opens the status page
+
+
+def write_chain(root: Path, records: int, old: int = 0) -> Path:
+    """A slot as the audit log writes it: `old` records from before chaining, then a chain."""
+    chain = Chain("host", key=None)
+    chain.resume("w0", None)
+    segment = root / "w0" / "000000000001.jsonl"
+    segment.parent.mkdir(parents=True)
+    lines = [line(60 - i) for i in range(old)] + [chain.link(line(50 - i)) for i in range(records)]
+    segment.write_bytes(b"".join(x + b"\n" for x in lines))
+    return segment
+
+
+def test_the_chain_section_shows_each_chain_verified_or_its_first_problem(tmp_path: Path) -> None:
+    assert chain_states(tmp_path, {}) is None  # no log, or no chained record: "not available"
+    segment = write_chain(tmp_path, 5, old=2)
+    chains = chain_states(tmp_path, {})
+    assert chains is not None and chains.unchained == 2 and not chains.signed
+    [report] = chains.reports
+    assert (report.first, report.last, report.records, report.problem) == (1, 5, 5, None)
+    shown = view([])
+    shown.chains = chains
+    assert "verified: seq 1 to 5" in render(shown)
+
+    lines = segment.read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b"192.0.2.1", b"192.0.2.9")  # seq 3 edited
+    segment.write_bytes(b"\n".join(lines))
+    tampered = chain_states(tmp_path, {})
+    assert tampered is not None and (tampered.reports[0].problem or "").startswith("edited: seq 3")
+    shown.chains = tampered
+    html = render(shown)
+    assert "edited: seq 3" in html and "2 older records were written before chaining" in html
