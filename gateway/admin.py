@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,12 +140,14 @@ def _static(body: bytes) -> Handler:
 
 def _sources(ops: Ops) -> Handler:
     async def handler(request: Request) -> Response:
-        return model(m.SourceList(sources=[_describe(s) for s in ops.pipeline.sources.values()]))
+        matched = ops.pipeline.rotation.last_matches(ops.pipeline.sources)  # for rotation
+        return model(m.SourceList(sources=[_describe(s, matched)
+                                           for s in ops.pipeline.sources.values()]))
 
     return handler
 
 
-def _describe(source: Any) -> m.SourceInfo:
+def _describe(source: Any, matched: Mapping[tuple[str, int], float]) -> m.SourceInfo:
     cfg = source.config
     auth = getattr(cfg, "auth", None)
     if auth is not None:
@@ -155,7 +157,8 @@ def _describe(source: Any) -> m.SourceInfo:
         kind, credentials = "signature", len(getattr(cfg, "secrets", None) or [])
     return m.SourceInfo(name=source.name, provider=source.provider, path=source.path,
                         topic=source.topic, auth=kind, credentials=credentials, tenant=cfg.tenant,
-                        events=cfg.events, max_body_bytes=cfg.max_body_bytes)
+                        events=cfg.events, max_body_bytes=cfg.max_body_bytes,
+                        slots=m.slots(source.name, credentials, matched))
 
 
 def _reload(ops: Ops) -> Handler:

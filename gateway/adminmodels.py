@@ -3,6 +3,7 @@ OpenAPI document generated from them (GET /admin/openapi.json). gateway.admin se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -69,6 +70,13 @@ class Replayed(Body):
     offset: int | None
 
 
+class SlotInfo(Body):
+    slot: int = Field(description="position in the source's `secrets:` (or `key:`/`password:`), "
+                                  "from 0; the value is never shown")
+    last_matched_at: str | None = Field(description="when this secret last authenticated a "
+                                                    "request, ISO 8601 UTC; null: not since start")
+
+
 class SourceInfo(Body):
     name: str
     provider: str
@@ -79,6 +87,13 @@ class SourceInfo(Body):
     tenant: str | None
     events: list[str] | None = Field(description="the event-type allowlist, if any")
     max_body_bytes: int
+    slots: list[SlotInfo] = Field(description="per configured secret, when it last matched: "
+                                              "rotation (SECURITY.md)")
+
+
+def slots(source: str, count: int, matched: Mapping[tuple[str, int], float]) -> list[SlotInfo]:
+    return [SlotInfo(slot=slot, last_matched_at=iso(matched[(source, slot)])
+                     if (source, slot) in matched else None) for slot in range(count)]
 
 
 class SourceList(Body):

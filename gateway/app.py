@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,10 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import admin, logs
 from gateway.answers import respond
 from gateway.audit import Auditor, install_salt, secret_values
+from gateway.auditchain import Chain, key_from_secret
 from gateway.auditlog import AuditLog
 from gateway.config import Config
 from gateway.drain import Drainer
 from gateway.guard import HEAD_TOO_LARGE_KEY, Guard
+from gateway.httpproto import DeadlineProtocol
 from gateway.metrics import CONTENT_TYPE, Metrics, SpoolCollector
 from gateway.observe import Observe
 from gateway.outcome import UNAVAILABLE
@@ -97,9 +100,12 @@ def local_store(config: Config, clock: Callable[[], float] = time.time) -> Store
 def local_auditor(config: Config, publisher: Publisher) -> Auditor:
     """The audit log under `storage.path`, shipped to `{prefix}.rejected`. The redaction comes
     with each record from the pipeline's current runtime (gateway.runtime)."""
-    storage = config.storage
+    storage, audit = config.storage, config.audit
+    key = key_from_secret(audit.checkpoint_key.reveal()) if audit.checkpoint_key else None
+    chain = Chain(audit.replica or socket.gethostname(), key, audit.checkpoint_every_secs,
+                  audit.checkpoint_every_records)
     return Auditor(f"{config.kafka.topic_prefix}.rejected", publisher, install_salt(storage.path),
-                   frozenset(), auditlog=AuditLog(storage.path / "audit"))
+                   frozenset(), auditlog=AuditLog(storage.path / "audit", chain=chain))
 
 
 def create_app(config: Config, publisher: Publisher | None = None,
@@ -121,6 +127,10 @@ def create_app(config: Config, publisher: Publisher | None = None,
     spool_gauges = SpoolCollector(store.depth, clock)
     stopping = threading.Event()
     guard = Guard(pipeline, config)
+    metrics.watch_store(store)
+    metrics.watch_slow_clients(lambda: {"headers": DeadlineProtocol.headers_timeouts,
+                                        "body": guard.timeouts,
+                                        "body_unread": DeadlineProtocol.body_timeouts})
 
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(spool_gauges), 200, media_type=CONTENT_TYPE)

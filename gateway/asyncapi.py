@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from gateway import __version__
+from gateway.auditchain import Checkpoint
 from gateway.envelope import CONTENT_TYPE, AuditRecord, DeadLetter, Envelope, record_headers
 from gateway.providers import REGISTRY
 
@@ -46,9 +47,9 @@ def _key(description: str) -> dict[str, Any]:
 def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     """-> (provider name -> its `data` schema, every named component)."""
     named = [name for name, p in sorted(REGISTRY.items()) if p.payload is not None]
-    types = [Envelope, DeadLetter, AuditRecord] + [REGISTRY[name].payload for name in named]
+    types = [Envelope, DeadLetter, AuditRecord, Checkpoint] + [REGISTRY[name].payload for name in named]
     refs, components = msgspec.json.schema_components(types, ref_template=REF)
-    data = {name: _asyncapi_schema(ref) for name, ref in zip(named, refs[3:], strict=True)}
+    data = {name: _asyncapi_schema(ref) for name, ref in zip(named, refs[4:], strict=True)}
     for name, provider in REGISTRY.items():
         if provider.payload is None:
             data[name] = {"description": "any JSON object: this provider's payload is configured, "
@@ -121,15 +122,28 @@ def _fixed_parts() -> dict[str, Parts]:
         "bindings": _key("the audit record's `source` (the source name, "
                          "or the unknown path segment)"),
     }
-    parts = {}
+    parts: dict[str, Parts] = {}
     for name, message, what in (("deadletter", deadletter, "unmappable authenticated payloads"),
                                 ("rejected", rejected, "audit records of rejected requests")):
-        channel = {"address": f"{{prefix}}.{name}", "title": what, "parameters": PREFIX,
-                   "messages": {name: {"$ref": f"#/components/messages/{name}"}}}
-        operation = {"action": "send", "channel": {"$ref": f"#/channels/{name}"},
-                     "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}]}
+        channel: dict[str, Any] = {
+            "address": f"{{prefix}}.{name}", "title": what, "parameters": PREFIX,
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}}}
+        operation: dict[str, Any] = {
+            "action": "send", "channel": {"$ref": f"#/channels/{name}"},
+            "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}]}
         parts[name] = (channel, operation, message)
+    # A chain's signed checkpoints travel with its records (gateway.auditchain): `type` tells them apart.
+    parts["rejected"][0]["messages"]["checkpoint"] = {"$ref": "#/components/messages/checkpoint"}
+    parts["rejected"][1]["messages"].append({"$ref": "#/channels/rejected/messages/checkpoint"})
     return parts
+
+
+CHECKPOINT_MESSAGE = {
+    "name": "checkpoint", "title": "audit checkpoint", "contentType": "application/json",
+    "summary": "A signed checkpoint of one audit chain (`type: checkpoint`); readers of rejections skip it.",
+    "payload": {"$ref": REF.format(name="Checkpoint")},
+    "bindings": _key("the checkpoint's `chain`"),
+}
 
 
 def document() -> dict[str, Any]:
@@ -153,6 +167,7 @@ def document() -> dict[str, Any]:
         "operations": {f"publish.{name}": operation for name, (_, operation, _) in parts.items()},
         "components": {
             "schemas": {**components, "RecordHeaders": _header_schema()},
-            "messages": {message["name"]: message for _, _, message in parts.values()},
+            "messages": {**{message["name"]: message for _, _, message in parts.values()},
+                         "checkpoint": CHECKPOINT_MESSAGE},
         },
     }

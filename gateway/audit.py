@@ -123,7 +123,8 @@ class Auditor:
 
     def build(self, request: RequestInfo, reason: Reason, source: str, provider: str | None,
               body: bytes, body_size: int, redaction: Redaction | None = None,
-              repeats: int = 0) -> AuditRecord:
+              repeats: int = 0, detail: str | None = None,
+              skew_secs: int | None = None) -> AuditRecord:
         redact = redaction or self.redaction
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
@@ -150,14 +151,22 @@ class Auditor:
             body_size=body_size,
             headers=headers,
             repeats=repeats,
+            detail=detail,
+            skew_secs=skew_secs,
         )
 
     def record(self, request: RequestInfo, reason: Reason, source: str, provider: str | None,
                body: bytes, body_size: int, redaction: Redaction | None = None,
-               repeats: int = 0) -> AuditRecord:
+               repeats: int = 0, detail: str | None = None,
+               skew_secs: int | None = None,
+               accepted_body_sha256: str | None = None) -> AuditRecord:
         """Log the rejection and keep its record (local log, then Kafka) without holding up the
-        answer. `repeats`: earlier rejections of the same kind folded into this record."""
-        record = self.build(request, reason, source, provider, body, body_size, redaction, repeats)
+        answer. `repeats`: earlier rejections of the same kind folded into this record;
+        `detail`, `skew_secs`: why verification failed (gateway.verify.Detail)."""
+        record = self.build(request, reason, source, provider, body, body_size, redaction, repeats,
+                            detail, skew_secs)
+        if accepted_body_sha256 is not None:
+            record = msgspec.structs.replace(record, accepted_body_sha256=accepted_body_sha256)
         source = record.source
         self.counts[(source, record.reason)] += 1
         log.info("rejected request", extra={"reason": record.reason, "source": source,
@@ -210,5 +219,6 @@ def secret_values(config: object) -> list[bytes]:
                 walk(item)
 
     walk(getattr(config, "admin", None))
+    walk(getattr(config, "audit", None))  # the checkpoint key
     walk(getattr(config, "sources", {}))
     return found

@@ -32,6 +32,7 @@ from gateway.errors import ConfigError
 from gateway.providers import REGISTRY
 from gateway.settings import (
     Admin,
+    Audit,
     KafkaSettings,
     Limits,
     Listen,
@@ -105,6 +106,7 @@ class Config(Model):
     kafka: KafkaSettings = KafkaSettings()
     storage: Storage = Storage()
     admin: Admin = Admin()
+    audit: Audit = Audit()
     limits: Limits = Limits()
     trusted_proxies: list[IPvAnyNetwork] = []  # peers whose X-Forwarded-For is believed
     sources: Annotated[dict[str, AnySource], Field(min_length=1), BeforeValidator(_named)]

@@ -63,6 +63,19 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     # Rejections of the same client, source and reason folded into this record instead of written
     # one by one: a penalised address is recorded at most once a second (SECURITY.md).
     repeats: int = 0
+    # Why verification failed, more precisely than `reason` (gateway.verify.Detail; SECURITY.md):
+    # for the security team, never the sender. `skew_secs`: with `timestamp_skew`, now minus the
+    # signed timestamp (positive: in the past).
+    detail: str | None = None
+    skew_secs: int | None = None
+    # With `id_conflict`: the SHA-256 of the body accepted before under the same id (`body_sha256`
+    # is this request's): both hashes, never the bodies.
+    accepted_body_sha256: str | None = None
+    # The writer's hash chain (gateway.auditchain; SECURITY.md, "Verifying the audit trail"): set by
+    # the audit log as it writes the record, so always last. `prev`: hex SHA-256 of the line before.
+    chain: str | None = None
+    seq: int | None = None
+    prev: str | None = None
 
 
 _encoder = msgspec.json.Encoder()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -71,6 +71,10 @@ class Metrics:
         self.drained = Counter(
             "gateway_spool_drained_total", "Spooled events the drainer got into Kafka.",
             registry=self.registry)
+        self.id_conflicts = Counter(
+            "gateway_id_conflicts_total", "Authenticated deliveries whose id was accepted before "
+            "with another body, by source and what was done (record, reject, publish).",
+            ["source", "action"], registry=self.registry)
         self.reloads = Counter(
             "gateway_config_reloads_total", "Configuration reloads, by result (ok, rejected).",
             ["result"], registry=self.registry)
@@ -82,6 +86,17 @@ class Metrics:
             "gateway_store_write_failures_total", "Commits the local store refused (disk full, "
             "read-only, I/O error): their spooled events were answered 503, their marks or history "
             "rows lost.", registry=self.registry)
+        # Which configured secret (its position in `secrets:`, `key:` or `password:`) authenticated
+        # requests: secret rotation you can watch (gateway.rotation, SECURITY.md). The last match
+        # is the newest of any worker's ("max"), also of workers since gone.
+        self.secret_matches = Counter(
+            "gateway_secret_matches_total", "Authenticated requests by source and the slot (0-based"
+            " position in the configured list) of the secret or credential that matched.",
+            ["source", "slot"], registry=self.registry)
+        self.secret_last_match = Gauge(
+            "gateway_secret_last_match_timestamp_seconds", "When a source's secret in this slot "
+            "last matched (unix time).", ["source", "slot"], registry=self.registry,
+            multiprocess_mode="max")
         # Slow clients cut off, read at scrape time from where they are counted (watch_slow_clients).
         self._slow_clients: Callable[[], Mapping[str, int]] | None = None
         self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}

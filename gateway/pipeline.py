@@ -13,6 +13,7 @@ nothing of HTTP (gateway.answers maps it to a status).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from gateway.publish import (
     settled_within,
 )
 from gateway.replay import stale
+from gateway.rotation import Rotation
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
@@ -53,6 +55,7 @@ class Pipeline:
         # a request sees the old one or the new one (gateway.runtime).
         self.runtime: Runtime = build(config)
         self.metrics = metrics
+        self.rotation = Rotation(metrics)  # which secret matched, per source (rotation)
         self.publisher = publisher
         self.auditor = auditor
         self.store = store  # the spool and the dedupe window
@@ -73,24 +76,31 @@ class Pipeline:
 
     def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
                body_size: int | None = None, wait: float = 1.0, repeats: int | None = 0,
-               runtime: Runtime | None = None, detail: str | None = None) -> Result:
-        """Audit (unless `repeats` is None: counted only) a rejection."""
+               runtime: Runtime | None = None, detail: str | None = None,
+               skew_secs: int | None = None) -> Result:
+        """Audit (unless `repeats` is None: counted only) a rejection; `detail` and `skew_secs`
+        (gateway.verify.Detail) go to the audit record only, never into the answer."""
         runtime = runtime or self.runtime
         source = runtime.sources.get(name)
         provider = source.provider if source else None
         if repeats is not None:
             self.auditor.record(request, reason, name, provider, body,
                                 len(body) if body_size is None else body_size, runtime.redaction,
-                                repeats)
+                                repeats, detail, skew_secs)
         return Result(Outcome.REJECTED, reason=reason, detail=detail, wait=wait, provider=provider)
 
     def _failed(self, runtime: Runtime, request: RequestInfo, reason: Reason, name: str,
-                body: bytes) -> Result:
+                body: bytes, explain: Callable[[], tuple[str | None, int | None]] | None = None
+                ) -> Result:
         """A request that failed verification (or named no source). An address past its failure
-        budget gets 429, and its failures are audited in aggregate (gateway.limits)."""
+        budget gets 429, and its failures are audited in aggregate (gateway.limits). `explain`
+        -> (detail, skew_secs) is asked only for a request audited on its own, so a penalised
+        address spends no diagnosis budget (gateway.diagnose)."""
         refused = runtime.limiter.failed(request.remote_addr)
         if refused is None:
-            return self.reject(request, reason, name, body, runtime=runtime)
+            detail, skew_secs = explain() if explain is not None else (None, None)
+            return self.reject(request, reason, name, body, runtime=runtime, detail=detail,
+                               skew_secs=skew_secs)
         return self.reject(request, Reason.RATE_LIMITED, name, body, wait=refused.wait,
                            repeats=refused.repeats, runtime=runtime)
 
@@ -103,7 +113,11 @@ class Pipeline:
         verdict = source.verify(request.headers, body, now)
         if not verdict.ok:
             assert verdict.reason is not None
-            return self._failed(runtime, request, verdict.reason, name, body)
+            return self._failed(runtime, request, verdict.reason, name, body, lambda: (
+                runtime.diagnosis.explain(name, source.verify, request.headers, body, verdict, now),
+                verdict.skew_secs))
+        if verdict.slot is not None:
+            self.rotation.matched(source, verdict.slot, now)
         wait = runtime.limiter.authenticated(name)
         if wait:
             return self.reject(request, Reason.RATE_LIMITED, name, body, wait=wait, runtime=runtime)
@@ -119,12 +133,45 @@ class Pipeline:
             return self._failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             return Result(Outcome.IGNORED, provider=source.provider)
+        digest = hashlib.sha256(body).digest()
         result = await self._once((source.name, mapped.id),
-                                  lambda spooling: self._publish(source, mapped, spooling))
-        if result.outcome is Outcome.DUPLICATE:  # recorded with the next group commit, not awaited
-            topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
-            self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
+                                  lambda spooling: self._publish(source, mapped, spooling, digest))
+        if result.outcome is Outcome.DUPLICATE:
+            accepted_body = self.store.accepted_body((source.name, mapped.id))
+            if accepted_body is not None and accepted_body != digest:
+                return await self._conflict(runtime, source, request, body, mapped, digest,
+                                            accepted_body, now)
+            self._note_duplicate(source, mapped, now)
         return msgspec.structs.replace(result, provider=source.provider)
+
+    def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float) -> None:
+        """The duplicate's history row, with the next group commit (not awaited)."""
+        topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
+        self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
+
+    async def _conflict(self, runtime: Runtime, source: Source, request: RequestInfo, body: bytes,
+                        mapped: Envelope | DeadLetter, digest: bytes, accepted_body: bytes,
+                        now: float) -> Result:
+        """The same (source, id) as an accepted event, with another body: a forged or altered
+        redelivery, or a provider bug. Always audited (both hashes, never the bodies) and
+        counted; answered as the source's `on_id_conflict` says."""
+        action = source.config.on_id_conflict
+        self.auditor.record(request, Reason.ID_CONFLICT, source.name, source.provider, body,
+                            len(body), runtime.redaction, accepted_body_sha256=accepted_body.hex())
+        if self.metrics is not None:
+            self.metrics.id_conflicts.labels(self.metrics.source(source.name), action).inc()
+        if action == "reject":
+            return Result(Outcome.REJECTED, mapped.id, reason=Reason.ID_CONFLICT,
+                          provider=source.provider)
+        if action == "publish":  # a new event, its id the body's hash: its own retries dedupe
+            renamed = msgspec.structs.replace(mapped, id=digest.hex())
+            result = await self._once((source.name, renamed.id),
+                                      lambda spooling: self._publish(source, renamed, spooling, digest))
+            if result.outcome is Outcome.DUPLICATE:
+                self._note_duplicate(source, renamed, now)
+            return msgspec.structs.replace(result, provider=source.provider)
+        self._note_duplicate(source, mapped, now)
+        return msgspec.structs.replace(_duplicate(mapped.id), provider=source.provider)
 
     async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Result]]) -> Result:
         """Publish a (source, id) at most once: a retry racing its original waits for it.
@@ -153,7 +200,8 @@ class Pipeline:
             else:  # a retry of this event waits until it is marked seen, then is a duplicate
                 marking.add_done_callback(release)
 
-    async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool) -> Result:
+    async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool,
+                       digest: bytes | None = None) -> Result:
         key = (source.name, mapped.id)
         if isinstance(mapped, Envelope):
             record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
@@ -169,7 +217,7 @@ class Pipeline:
             return accepted(Outcome.SPOOLED, mapped.id), row
 
         if spooling:  # per-key order: behind the spooled events
-            return await self._spool(record, key, *spooled())
+            return await self._spool(record, key, *spooled(), digest)
         started = time.perf_counter()
         timeout = self._ack_timeout
         if not self.publisher.connected:
@@ -177,7 +225,7 @@ class Pipeline:
                 await self.publisher.connecting(timeout)
                 timeout -= time.perf_counter() - started
             if not self.publisher.connected:
-                return await self._spool(record, key, *spooled())
+                return await self._spool(record, key, *spooled(), digest)
         try:
             sending = self.publisher.send(record)
             if not await settled_within(sending.result, timeout):
@@ -187,23 +235,24 @@ class Pipeline:
             return _duplicate(mapped.id)
         except Unavailable:
             self._kafka_error("unavailable")
-            return await self._spool(record, key, *spooled())
+            return await self._spool(record, key, *spooled(), digest)
         except TimeoutError:
             self._kafka_error("timeout")
             if sending.withdraw():  # never sent: the spool is its only owner
-                return await self._spool(record, key, *spooled())
-            return await self._spool_late(sending, record, key, *spooled())
-        self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack))
+                return await self._spool(record, key, *spooled(), digest)
+            return await self._spool_late(sending, record, key, *spooled(), digest)
+        self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack),
+                        digest)
         return accepted(outcome, mapped.id, publish_secs=time.perf_counter() - started)
 
     def _kafka_error(self, kind: str) -> None:
         if self.metrics is not None:
             self.metrics.kafka_error("request", kind)
 
-    async def _spool(self, record: Record, key: Key, answer: Result, row: history.Row | None = None
-                     ) -> Result:
+    async def _spool(self, record: Record, key: Key, answer: Result, row: history.Row | None = None,
+                     digest: bytes | None = None) -> Result:
         try:  # one fsynced transaction with the dedupe mark
-            seq = await self.store.spool(record, key, row=row)
+            seq = await self.store.spool(record, key, row=row, digest=digest)
         except StoreError:
             return UNAVAILABLE
         if seq is None:  # another worker's copy was accepted first
@@ -212,13 +261,13 @@ class Pipeline:
         return answer
 
     async def _spool_late(self, sending: Sending, record: Record, key: Key, answer: Result,
-                          row: history.Row | None = None) -> Result:
+                          row: history.Row | None = None, digest: bytes | None = None) -> Result:
         """The record was sent but not acknowledged in time. Keep a copy, held from the drainer
         until the first send settles: acked -> the copy is removed (published once); failed ->
         the copy is released to the drainer. If this process dies first, the hold expires."""
         try:
             seq = await self.store.spool(record, key, hold_secs=self.publisher.delivery_timeout_secs,
-                                         row=row)
+                                         row=row, digest=digest)
         except StoreError:
             return UNAVAILABLE
         if seq is None:  # another worker's copy was accepted first
@@ -235,14 +284,15 @@ class Pipeline:
         sending.result.add_done_callback(settled)
         return answer
 
-    def _mark_soon(self, key: Key, row: history.Row | None = None) -> None:
+    def _mark_soon(self, key: Key, row: history.Row | None = None,
+                   digest: bytes | None = None) -> None:
         """Right after the broker's ack, without holding the answer: the event is safe in Kafka
         already, and the mark (with its history row) is gathered into the store's next group
         commit. Until it is committed, a retry of the event in this process waits for it (the
         in-flight entry is kept). If the mark cannot be written, or the process dies first, a
         retry is published again: a duplicate, which consumers dedupe, never a loss."""
         try:
-            marking = self.store.mark_soon(key, row)
+            marking = self.store.mark_soon(key, row, digest)
         except StoreError:
             return
         marking.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged by the store

@@ -21,7 +21,7 @@ from gateway.limits import Limiter, Network
 from gateway.sources import Source, build_sources
 
 # Read once at start-up: changing these in the file takes a restart (`restart_required`).
-RESTART_ONLY = ("listen", "kafka", "storage", "admin", "limits.read_timeout_secs",
+RESTART_ONLY = ("listen", "kafka", "storage", "admin", "audit", "limits.read_timeout_secs",
                 "limits.max_header_bytes", "limits.max_connections")
 
 

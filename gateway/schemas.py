@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from gateway import asyncapi
+from gateway.auditchain import Checkpoint
 from gateway.envelope import AuditRecord, DeadLetter, Envelope
 from gateway.providers import REGISTRY
 
@@ -35,7 +36,14 @@ def generate() -> dict[str, dict[str, Any]]:
             "An authenticated request whose payload could not be mapped ({prefix}.deadletter)."),
         "audit.schema.json": _schema(
             AuditRecord, "webhook-gateway audit record",
-            "One rejected request ({prefix}.rejected); credential headers hold fingerprints."),
+            "One rejected request ({prefix}.rejected); credential headers hold fingerprints. "
+            "`chain`, `seq`, `prev`: the writer's hash chain (SECURITY.md, \"Verifying the audit trail\")."),
+        "audit-checkpoint.schema.json": _schema(
+            Checkpoint, "webhook-gateway audit checkpoint",
+            "A signed checkpoint of one audit chain, in the local audit log and on {prefix}.rejected "
+            "beside the records (`type` is \"checkpoint\"). `signature` (hex) is Ed25519 or "
+            "HMAC-SHA256 over the UTF-8 of \"webhook-gateway audit checkpoint v1\", chain, seq, prev "
+            "and at, joined by \"\\n\" (SECURITY.md, \"Verifying the audit trail\")."),
     }
     for name, provider in sorted(REGISTRY.items()):
         if provider.payload is not None:

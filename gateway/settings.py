@@ -21,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     WrapValidator,
+    field_validator,
 )
 
 from gateway import secrets
@@ -110,6 +111,27 @@ class Admin(Model):
     enabled: bool = True  # the admin API is off without a token, or with `enabled: false`
 
 
+class Audit(Model):
+    """The audit trail's hash chains and signed checkpoints (SECURITY.md, "Verifying the audit
+    trail"). Read at start-up only."""
+
+    replica: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")  # names new chains; default: host name
+    # An Ed25519 private key in PEM (`webhook-gateway audit keygen`: auditors verify with the public
+    # key alone) or an HMAC-SHA256 secret of 16+ bytes; none: chains without checkpoints.
+    checkpoint_key: SecretValue | None = None
+    checkpoint_every_secs: float = Field(60.0, gt=0)
+    checkpoint_every_records: int = Field(10_000, ge=1)
+
+    @field_validator("checkpoint_key")
+    @classmethod
+    def _usable(cls, value: Secret | None) -> Secret | None:
+        if value is not None:
+            from gateway.auditchain import key_from_secret
+
+            key_from_secret(value.reveal())  # raises ValueError naming the problem, never the value
+        return value
+
+
 class Bucket(Model):
     """A token bucket: `rate_per_sec` sustained, up to `burst` at once."""
 
@@ -173,6 +195,13 @@ class SourceConfig(Model):
     max_age_secs: int | None = Field(None, ge=1)  # replay protection over the signed event time
     rate_limit: RateLimit | None = None  # default: the top-level `limits.rate_limit`
     allow_cidrs: list[IPvAnyNetwork] | None = None  # client addresses allowed; default: any
+    # Rotation: a secret other than the first still matching this long after the first was first
+    # seen matching is logged (old_secret_still_used; gateway.rotation).
+    secret_overlap_secs: int = Field(7 * 86400, ge=60)
+    # A delivery whose id was accepted before with another body (audited as `id_conflict`):
+    # answered as a duplicate (record), refused with 409 (reject), or published as a new event
+    # whose id is the body's SHA-256 (publish).
+    on_id_conflict: Literal["record", "reject", "publish"] = "record"
 
 
 class SignedSourceConfig(SourceConfig):

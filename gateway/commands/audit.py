@@ -4,6 +4,7 @@ the `{prefix}.rejected` topic (`--from-kafka`), filtered by source, reason and a
     webhook-gateway audit --config gateway.yaml --since 1h --reason invalid_signature
     webhook-gateway audit --summary            # counts by source and reason
     webhook-gateway audit --json | jq .        # one record per line
+    webhook-gateway audit verify               # the hash chains and signed checkpoints
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import msgspec
 
 from gateway.auditlog import read_records
 from gateway.auditquery import Head, Query, QueryError, select, summary
+from gateway.commands import audit_verify
 from gateway.commands.send import DEV_CONFIG
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
@@ -35,6 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     output.add_argument("--summary", action="store_true", help="counts by source and reason")
     cmd.set_defaults(run=run)
+    audit_verify.register(cmd.add_subparsers(dest="audit_command", metavar="{verify,keygen}"))
 
 
 def _lines(config: Config, from_kafka: bool) -> Iterator[bytes]:

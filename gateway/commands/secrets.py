@@ -1,15 +1,29 @@
 """`webhook-gateway secrets generate [--provider P]`: a strong new secret in the provider's format,
 to paste into its dashboard and into the gateway's configuration (SECURITY.md: rotation).
+`webhook-gateway secrets status --config FILE`: per source and configured secret (by position,
+never its value), when it last authenticated a request, from the running gateway's admin API.
 
-Rotate without losing events: add the new secret to the source's `secrets:` list next to the old
-one (either matches), restart, switch the provider to the new secret, then remove the old one.
+Rotate without losing events: put the new secret first in the source's `secrets:` list, the old
+one after it (either matches), reload, switch the provider to the new secret, watch `secrets
+status` until the old slot stops matching, then remove the old one.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
 import secrets
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from gateway.commands.events import add_connection, call
+from gateway.config import Config, load_config
+from gateway.rotation import credentials
+from gateway.secrets import describe
 
 BYTES = 32  # 256 bits: as strong as the HMAC-SHA256 key can use
 
@@ -41,8 +55,76 @@ def register(commands: argparse._SubParsersAction) -> None:
     gen = actions.add_parser("generate", help="print a strong new secret")
     gen.add_argument("--provider", help=f"the provider's format ({', '.join(sorted(FORMATS))})")
     gen.set_defaults(run=run)
+    status = actions.add_parser(
+        "status", help="when each configured secret last matched (a running gateway's view)",
+        description="Per source and slot (the position in `secrets:`, `key:` or `password:`, "
+        "from 0): when that secret last authenticated a request. URL and token default to the "
+        "configuration's listen address and admin.token.")
+    status.add_argument("--config", required=True, metavar="FILE", help="the gateway's config")
+    status.add_argument("--source", help="only this source")
+    status.add_argument("--json", action="store_true", help="the admin API's answer, one per line")
+    add_connection(status)
+    status.set_defaults(run=run_status, url=None)
 
 
 def run(args: argparse.Namespace) -> int:
     print(generate(args.provider))
     return 0
+
+
+def references(config: Config) -> dict[str, list[str]]:
+    """Source -> how each of its secrets is referenced (`env:NAME`, `file:/path`), by slot."""
+    return {name: [describe(secret.ref) for secret in credentials(cfg)]
+            for name, cfg in config.sources.items()}
+
+
+def _connection(args: argparse.Namespace, config: Config) -> None:
+    if args.url is None:
+        host = config.listen.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        args.url = os.environ.get("GATEWAY_URL") or f"http://{host}:{config.listen.port}"
+    if args.token is None and not os.environ.get("GATEWAY_ADMIN_TOKEN") \
+            and config.admin.token is not None:
+        args.token = config.admin.token.reveal().decode()
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    _connection(args, config)
+    code, body = call(args, "GET", "/admin/sources")
+    if code != 200:
+        print(f"webhook-gateway: {body.get('error', code)}", file=sys.stderr)
+        return 1
+    sources = [s for s in body["sources"] if args.source in (None, s["name"])]
+    if args.json:
+        for source in sources:
+            sys.stdout.write(json.dumps(source) + "\n")
+        return 0
+    print_status(sources, references(config), time.time())
+    return 0
+
+
+def print_status(sources: list[dict[str, Any]], refs: dict[str, list[str]], now: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="secrets by slot (0 is the first listed)", title_justify="left")
+    for column in ("source", "slot", "secret", "last matched", "ago"):
+        table.add_column(column)
+    for source in sources:
+        names = refs.get(source["name"], [])
+        for slot in source.get("slots", []):
+            index, at = slot["slot"], slot["last_matched_at"]
+            ref = names[index] if index < len(names) else "?"
+            table.add_row(source["name"], str(index), ref, at or "not since start", _ago(at, now))
+    Console().print(table)
+
+
+def _ago(at: str | None, now: float) -> str:
+    if at is None:
+        return ""
+    secs = max(0, int(now - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"

@@ -144,6 +144,8 @@ def test_slow_body_gets_408_and_is_audited(gateway: GatewayProcess) -> None:
     slow = wait_for(lambda: [r for r in audit_reasons(gateway) if r["user_agent"] == "slow-body-test"],
                     5, "the slow body's audit record")
     assert [(r["reason"], r["body_size"]) for r in slow] == [("malformed_request", 10)]
+    scraped = httpx.get(gateway.url + "/metrics", timeout=5).text  # operators see cut-offs
+    assert re.search(r'^gateway_slow_clients_total\{stage="body"\} [1-9]', scraped, re.M), scraped[-800:]
 
 
 def test_connections_beyond_the_limit_get_503(gateway: GatewayProcess) -> None:

@@ -64,3 +64,37 @@ def test_secrets_generate_in_the_provider_format(capsys: pytest.CaptureFixture[s
     assert re.fullmatch(r"[0-9a-f]{64}", run(capsys, "secrets", "generate", "--provider", "tlas").strip())
     assert re.fullmatch(r"[0-9a-f]{64}", run(capsys, "secrets", "generate").strip())
     assert len(run(capsys, "secrets", "generate", "--provider", "azakaw").strip()) >= 43
+
+
+def test_verify_passes_then_names_the_tampered_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "keygen", "--out", str(tmp_path / "audit-key")]) == 0
+    assert (tmp_path / "audit-key").stat().st_mode & 0o777 == 0o600
+    assert "audit-key.pub" in capsys.readouterr().out
+    data = config_dict(tmp_path / "var")
+    data["audit"] = {"checkpoint_key": f"file:{tmp_path / 'audit-key'}", "replica": "gw-test"}
+    with TestClient(create_app(parse_config(data), MemoryPublisher())) as http:
+        for _ in range(3):
+            http.post("/webhooks/tlas", content=b"{}")
+    path = write_config(tmp_path / "gateway.yaml", data)
+    verify = ["audit", "verify", "--config", str(path), "--public-key", str(tmp_path / "audit-key.pub")]
+    out = run(capsys, *verify)
+    assert "chain gw-test/w0@" in out and ": seq 1-4, 3 record(s), 1 checkpoint(s) verified: ok" in out
+    assert out.rstrip().endswith("verdict: every chain verifies")
+    assert "checkpoint" not in run(capsys, "audit", "--config", str(path), "--json")  # not a rejection
+    segment = tmp_path / "var" / "audit" / "w0" / "000000000001.jsonl"
+    lines = segment.read_bytes().splitlines(keepends=True)
+    segment.write_bytes(lines[0] + lines[2] + lines[3])
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert f"FAILED removed: seq 2, between seq 1 at w0/000000000001.jsonl offset 0 and seq 3 at " \
+           f"w0/000000000001.jsonl offset {len(lines[0])}" in out
+    assert "verdict: 1 problem(s)" in out
+
+
+def test_keygen_prints_a_pair_and_a_wrong_public_key_is_a_clear_error(
+        config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "audit", "keygen")
+    assert "BEGIN PRIVATE KEY" in out and "BEGIN PUBLIC KEY" in out
+    (tmp_path / "bad.pub").write_text("not a key")
+    assert main(["audit", "verify", "--config", str(config_path), "--public-key", str(tmp_path / "bad.pub")]) == 2
+    assert "--public-key" in capsys.readouterr().err

@@ -262,3 +262,21 @@ def test_a_torn_line_is_ended_and_the_chain_continues_past_it(tmp_path: Path) ->
     assert len(found.unreadable) == 1
     [report] = verify(found, {PUBLIC_KEY.key_id: PUBLIC_KEY}, ordered=True)
     assert report.problem is None and report.records == 5
+
+
+def test_the_checkpoint_key_is_checked_at_load_and_redacted(tmp_path: Path) -> None:
+    from gateway.audit import secret_values
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError
+    from tests.helpers import config_dict
+
+    data = config_dict(tmp_path)
+    data["audit"] = {"checkpoint_key": "too-short-key"}
+    with pytest.raises(ConfigError, match="at least 16 bytes") as error:
+        parse_config(data)
+    assert "too-short-key" not in str(error.value)
+    (tmp_path / "audit-key").write_bytes(PRIVATE)
+    data["audit"] = {"checkpoint_key": f"file:{tmp_path / 'audit-key'}"}
+    config = parse_config(data)
+    assert PRIVATE.strip() in secret_values(config)  # never written in clear (gateway.audit.Redaction)
+    assert "PRIVATE" not in repr(config.audit)

@@ -214,3 +214,55 @@ async def _until(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting for the store")
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(("action", "outcome", "published"), [
+    ("record", Outcome.DUPLICATE, 1), ("reject", Outcome.REJECTED, 1), ("publish", Outcome.PUBLISHED, 2)])
+def test_the_same_id_with_another_body_is_an_id_conflict(
+        tmp_path: Path, store: Store, action: str, outcome: Outcome, published: int) -> None:
+    """Audited with both bodies' hashes (never the bodies), counted, answered per the source's
+    `on_id_conflict`; a byte-identical retry stays a plain duplicate."""
+    import hashlib
+    import json
+
+    from gateway.metrics import Metrics
+
+    data = config_dict(tmp_path / "var")
+    data["sources"]["iof"]["on_id_conflict"] = action
+    config = parse_config(data)
+    publisher = MemoryPublisher()
+    metrics = Metrics(config.sources)
+    pipeline = Pipeline(config, publisher, Auditor("t", publisher, b"salt", frozenset()), store,
+                        metrics=metrics)
+    first, body = delivery(config)
+    altered = json.dumps({**json.loads(body), "amount": "9999"}).encode()
+    from gateway.providers import REGISTRY
+
+    headers = REGISTRY["iof"].sign(config.sources["iof"], altered, time.time())  # signed too
+    forged = RequestInfo("POST", "/webhooks/iof", "192.0.2.1", Headers(headers))
+    records: list[dict[str, object]] = []
+    pipeline.auditor.record = _capture(pipeline.auditor.record, records)  # type: ignore[method-assign]
+
+    async def run() -> list[Result]:
+        original = await pipeline.handle("iof", first, body)
+        await store.flush()  # the mark (with its body hash) is committed
+        return [original, await pipeline.handle("iof", first, body),
+                await pipeline.handle("iof", forged, altered)]
+
+    original, retry, conflict = asyncio.run(run())
+    assert (original.outcome, retry.outcome, conflict.outcome) == (Outcome.PUBLISHED, Outcome.DUPLICATE, outcome)
+    assert len(publisher.on("webhooks.iof")) == published
+    assert [(r["reason"], r["body_sha256"], r["accepted_body_sha256"]) for r in records] == [
+        ("id_conflict", hashlib.sha256(altered).hexdigest(), hashlib.sha256(body).hexdigest())]
+    assert metrics.id_conflicts.labels("iof", action)._value.get() == 1
+    if action == "publish":
+        assert conflict.id == hashlib.sha256(altered).hexdigest()
+
+
+def _capture(record, into):  # noqa: ANN001, ANN202
+    def capturing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        written = record(*args, **kwargs)
+        into.append({"reason": written.reason, "body_sha256": written.body_sha256,
+                     "accepted_body_sha256": written.accepted_body_sha256})
+        return written
+    return capturing

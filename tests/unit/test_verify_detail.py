@@ -171,3 +171,11 @@ def test_ed25519_encoding_length_and_slot() -> None:
 def test_an_accepted_verdict_has_no_detail() -> None:
     verdict = verify(TLAS, {"X-Webhook-Signature": mac(SECRETS[1], BODY)})
     assert verdict.ok and verdict.detail is None and verdict.skew_secs is None
+
+
+def test_every_detail_is_documented() -> None:
+    from pathlib import Path
+
+    security = (Path(__file__).parents[2] / "SECURITY.md").read_text()
+    for detail in Detail:
+        assert f"`{detail.value}`" in security, detail
