@@ -39,6 +39,8 @@ class EventSummary(Body):
     received_at: str = Field(description="ISO 8601, UTC")
     published_at: str | None = Field(description="when Kafka acknowledged it, ISO 8601 UTC")
     replayed: bool = Field(description="this row is a republication by POST .../replay")
+    secret_slot: int | None = Field(None, description="which configured secret or credential "
+                                    "authenticated it: its position in the source's list (rotation)")
 
     @classmethod
     def of(cls, event: Event) -> EventSummary:
@@ -47,7 +49,7 @@ class EventSummary(Body):
                    topic=event.topic, partition=event.partition, offset=event.offset,
                    received_at=iso(event.received_at),
                    published_at=iso(event.published_at) if event.published_at else None,
-                   replayed=event.replayed)
+                   replayed=event.replayed, secret_slot=event.secret_slot)
 
 
 class EventList(Body):

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
     published_at REAL,
     spool_seq INTEGER,
     replayed INTEGER NOT NULL DEFAULT 0,
+    secret_slot INTEGER,            -- which configured secret or credential matched (rotation)
     key BLOB,                       -- the record as published; NULL on duplicate rows
     value BLOB,
     headers BLOB
@@ -45,7 +46,7 @@ CREATE INDEX IF NOT EXISTS events_by_spool ON events (spool_seq) WHERE spool_seq
 """
 STATUSES = ("published", "spooled", "deadlettered", "duplicate")
 _COLUMNS = ("seq, id, source, type, subject, status, topic, kafka_partition, kafka_offset,"
-            " received_at, published_at, replayed")
+            " received_at, published_at, replayed, secret_slot")
 _headers_encode = msgspec.msgpack.Encoder().encode
 _headers_decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
@@ -64,6 +65,7 @@ class Row(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publi
     ack: Ack | None = None
     acked_status: str | None = None  # for a spooled row
     replayed: bool = False
+    secret_slot: int | None = None  # position of the secret or credential that matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Event:
     received_at: float
     published_at: float | None
     replayed: bool
+    secret_slot: int | None = None
 
 
 # -- writes (on the store's writer thread, inside its transaction) -------------------------------
@@ -89,13 +92,13 @@ def insert(conn: sqlite3.Connection, rows: Sequence[Row], spool_seqs: Sequence[i
     seqs = list(spool_seqs) + [None] * (len(rows) - len(spool_seqs))
     conn.executemany(
         "INSERT INTO events (id, source, type, subject, status, acked_status, topic, kafka_partition,"
-        " kafka_offset, received_at, published_at, spool_seq, replayed, key, value, headers)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " kafka_offset, received_at, published_at, spool_seq, replayed, key, value, headers,"
+        " secret_slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(r.id, r.source, r.type, r.subject, r.status, r.acked_status, r.topic,
           r.ack.partition if r.ack else None, r.ack.offset if r.ack else None, r.received_at,
           now if r.ack else None, seq, int(r.replayed),
           r.record.key if r.record else None, r.record.value if r.record else None,
-          _headers_encode(r.record.headers) if r.record else None)
+          _headers_encode(r.record.headers) if r.record else None, r.secret_slot)
          for r, seq in zip(rows, seqs, strict=True)],
     )
 
@@ -194,8 +197,8 @@ def _newest(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> tup
                        " ORDER BY received_at DESC, seq DESC LIMIT 1", args).fetchone()
     if row is None:
         return None
-    event = _event(row[:12])
-    key, value, headers = row[12:]
+    event = _event(row[:13])
+    key, value, headers = row[13:]
     return event, Record(event.topic, key, value, list(_headers_decode(headers)))
 
 
@@ -207,6 +210,7 @@ def counts_since(conn: sqlite3.Connection, since: float) -> dict[tuple[str, str]
 
 
 def _event(row: Sequence[Any]) -> Event:  # a row of _COLUMNS, as SQLite returns it
-    seq, id_, source, type_, subject, status, topic, partition, offset, received, published, replayed = row
+    (seq, id_, source, type_, subject, status, topic, partition, offset, received, published,
+     replayed, slot) = row
     return Event(int(seq), str(id_), str(source), type_, subject, str(status), str(topic),
-                 partition, offset, float(received), published, bool(replayed))
+                 partition, offset, float(received), published, bool(replayed), slot)

@@ -134,24 +134,26 @@ class Pipeline:
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             return Result(Outcome.IGNORED, provider=source.provider)
         digest = hashlib.sha256(body).digest()
+        slot = verdict.slot  # which secret matched: kept in the event history (rotation)
         result = await self._once((source.name, mapped.id),
-                                  lambda spooling: self._publish(source, mapped, spooling, digest))
+                                  lambda spooling: self._publish(source, mapped, spooling, digest, slot))
         if result.outcome is Outcome.DUPLICATE:
             accepted_body = self.store.accepted_body((source.name, mapped.id))
             if accepted_body is not None and accepted_body != digest:
                 return await self._conflict(runtime, source, request, body, mapped, digest,
-                                            accepted_body, now)
-            self._note_duplicate(source, mapped, now)
+                                            accepted_body, now, slot)
+            self._note_duplicate(source, mapped, now, slot)
         return msgspec.structs.replace(result, provider=source.provider)
 
-    def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float) -> None:
+    def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float,
+                        slot: int | None) -> None:
         """The duplicate's history row, with the next group commit (not awaited)."""
         topic = source.topic if isinstance(mapped, Envelope) else self._deadletter_topic
-        self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now))
+        self.store.note(_row(source, mapped, Outcome.DUPLICATE, topic, now, slot=slot))
 
     async def _conflict(self, runtime: Runtime, source: Source, request: RequestInfo, body: bytes,
                         mapped: Envelope | DeadLetter, digest: bytes, accepted_body: bytes,
-                        now: float) -> Result:
+                        now: float, slot: int | None) -> Result:
         """The same (source, id) as an accepted event, with another body: a forged or altered
         redelivery, or a provider bug. Always audited (both hashes, never the bodies) and
         counted; answered as the source's `on_id_conflict` says."""
@@ -166,11 +168,12 @@ class Pipeline:
         if action == "publish":  # a new event, its id the body's hash: its own retries dedupe
             renamed = msgspec.structs.replace(mapped, id=digest.hex())
             result = await self._once((source.name, renamed.id),
-                                      lambda spooling: self._publish(source, renamed, spooling, digest))
+                                      lambda spooling: self._publish(source, renamed, spooling, digest,
+                                                                     slot))
             if result.outcome is Outcome.DUPLICATE:
-                self._note_duplicate(source, renamed, now)
+                self._note_duplicate(source, renamed, now, slot)
             return msgspec.structs.replace(result, provider=source.provider)
-        self._note_duplicate(source, mapped, now)
+        self._note_duplicate(source, mapped, now, slot)
         return msgspec.structs.replace(_duplicate(mapped.id), provider=source.provider)
 
     async def _once(self, key: Key, publish: Callable[[bool], Awaitable[Result]]) -> Result:
@@ -201,7 +204,7 @@ class Pipeline:
                 marking.add_done_callback(release)
 
     async def _publish(self, source: Source, mapped: Envelope | DeadLetter, spooling: bool,
-                       digest: bytes | None = None) -> Result:
+                       digest: bytes | None = None, slot: int | None = None) -> Result:
         key = (source.name, mapped.id)
         if isinstance(mapped, Envelope):
             record = Record(source.topic, wire.record_key(mapped), wire.encode_envelope(mapped),
@@ -213,7 +216,7 @@ class Pipeline:
         now = self.clock()
 
         def spooled() -> tuple[Result, history.Row]:  # built only when it happens (rarely)
-            row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome)
+            row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome, slot=slot)
             return accepted(Outcome.SPOOLED, mapped.id), row
 
         if spooling:  # per-key order: behind the spooled events
@@ -241,7 +244,8 @@ class Pipeline:
             if sending.withdraw():  # never sent: the spool is its only owner
                 return await self._spool(record, key, *spooled(), digest)
             return await self._spool_late(sending, record, key, *spooled(), digest)
-        self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack),
+        self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack,
+                                  slot),
                         digest)
         return accepted(outcome, mapped.id, publish_secs=time.perf_counter() - started)
 
@@ -304,11 +308,11 @@ def _duplicate(event_id: str) -> Result:
 
 
 def _row(source: Source, mapped: Envelope | DeadLetter, status: Outcome, topic: str, now: float,
-         record: Record | None = None, acked: Outcome | None = None, ack: Ack | None = None
-         ) -> history.Row:
+         record: Record | None = None, acked: Outcome | None = None, ack: Ack | None = None,
+         slot: int | None = None) -> history.Row:
     """The event-history row of a delivery (a dead letter has no type or subject)."""
     envelope = mapped if isinstance(mapped, Envelope) else None
     return history.Row(
         mapped.id, source.name, envelope.type if envelope else None,
         envelope.subject if envelope else None, status.value, topic, now, record, ack,
-        acked_status=acked.value if acked else None)
+        acked_status=acked.value if acked else None, secret_slot=slot)

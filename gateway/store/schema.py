@@ -68,6 +68,8 @@ their body's hash gains the column; its old marks have none (never a conflict)."
     conn.execute("DROP INDEX IF EXISTS events_by_id")
     if "body" not in [column[1] for column in conn.execute("PRAGMA table_info(seen)")]:
         conn.execute("ALTER TABLE seen ADD COLUMN body BLOB")  # no rewrite: old marks read NULL
+    if "secret_slot" not in [column[1] for column in conn.execute("PRAGMA table_info(events)")]:
+        conn.execute("ALTER TABLE events ADD COLUMN secret_slot INTEGER")  # old rows: NULL
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'seen_by_age'"
                     ).fetchone() is not None:
         conn.execute("INSERT INTO seen_seconds (second, marks)"

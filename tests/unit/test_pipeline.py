@@ -266,3 +266,28 @@ def _capture(record, into):  # noqa: ANN001, ANN202
                      "accepted_body_sha256": written.accepted_body_sha256})
         return written
     return capturing
+
+
+def test_the_secret_that_matched_is_kept_in_the_event_history(tmp_path: Path, store: Store) -> None:
+    """Rotation you can watch, event by event: which position in `secrets:` authenticated it."""
+    from gateway import history
+    from gateway.providers import REGISTRY
+
+    data = config_dict(tmp_path / "var")
+    new, old = "whsec_the_new_one_0123456789", data["sources"]["iof"]["secrets"][0]
+    data["sources"]["iof"]["secrets"] = [new, old]
+    config = parse_config(data)
+    pipeline = pipeline_for(config, store, MemoryPublisher())
+    signed_old = parse_config(config_dict(tmp_path / "other")).sources["iof"]  # secrets: [old, ...]
+
+    async def run() -> list[tuple[str, int | None]]:
+        for cfg in (signed_old, config.sources["iof"]):  # the old secret first, then the new one
+            body = REGISTRY["iof"].samples["kyc.verified"](time.time())
+            headers = REGISTRY["iof"].sign(cfg, body, time.time())
+            await pipeline.handle("iof", RequestInfo("POST", "/webhooks/iof", "192.0.2.1",
+                                                     Headers(headers)), body)
+        await store.flush()
+        events = history.select(store.reader(), history.Filter(), 10)
+        return [(e.status, e.secret_slot) for e in reversed(events)]
+
+    assert asyncio.run(run()) == [("published", 1), ("published", 0)]
