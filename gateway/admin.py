@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from gateway import adminevents, auditpage, history, statuspage
 from gateway import adminmodels as m
 from gateway.adminmodels import error, model
+from gateway.auditchain import key_from_secret
 from gateway.auditlog import read_records
 from gateway.auditquery import Query, QueryError, query, select
 from gateway.config import Config
@@ -107,7 +108,11 @@ def routes(config: Config, clock: Callable[[], float], ops: Ops) -> list[BaseRou
                     methods=[method])
               for (path, method), handler in api.items()]
     found.append(Route("/admin/", _browser_page(token, _page(ops, audit_root, clock)), methods=["GET"]))
-    audit = auditpage.handler(audit_root, clock, lambda: ops.pipeline.sources)
+    # The gateway's own checkpoint key verifies its checkpoints' signatures on the page too.
+    own = config.audit.checkpoint_key
+    key = key_from_secret(own.reveal()) if own is not None else None
+    keys = {key.key_id: key} if key is not None else {}
+    audit = auditpage.handler(audit_root, clock, lambda: ops.pipeline.sources, lambda: keys)
     found.append(Route("/admin/audit", _browser_page(token, audit), methods=["GET"]))
     return found
 
