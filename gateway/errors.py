@@ -4,7 +4,7 @@ of the gateway's own exceptions.
 Raw exception text never leaves the process as a code: everything observable is one of these.
 
 The gateway's exceptions, each defined where it is raised (tests/unit/test_errors.py checks that
-every exception class in the package is in this tree, or listed there as not yet in it):
+every exception class in the package is in this tree):
 
     GatewayError                      gateway.errors: the root; `except GatewayError` catches ours only
      ├── ConfigError                  gateway.errors: an unusable configuration or command line;
@@ -17,11 +17,14 @@ every exception class in the package is in this tree, or listed there as not yet
      ├── Reject                       gateway.verify: a failed check inside a verifier; never
      │                                  leaves it (`guarded` turns it into a Verdict)
      ├── DecodeError (+ ValueError)   gateway.consumer: a Kafka record that is not an envelope
+     ├── Unavailable                  gateway.publish: not in Kafka (no broker, no ack in time,
+     │                                  refused): the caller spools the event
+     ├── AlreadyPublished             gateway.publish: a copy of the record's (source, id) was
+     │                                  acknowledged on another worker: a duplicate, not sent
+     ├── KafkaCompatError (+ RuntimeError) gateway.publish.kafka_compat: the installed
+     │                                  kafka-python lacks what the gateway relies on
+     ├── CannotSign                   gateway.providers.base: `send` has no key to sign a sample
      └── BrokerError (+ RuntimeError) gateway.dev.broker: the embedded development broker failed
-
-Not in the tree yet: Unavailable and AlreadyPublished (gateway.publish), KafkaCompatError
-(gateway.publish.kafka_compat) and CannotSign (gateway.providers.base) still derive from
-Exception or RuntimeError directly.
 """
 
 from __future__ import annotations

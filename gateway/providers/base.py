@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.errors import GatewayError
 from gateway.headers import Headers
 from gateway.settings import SourceConfig
 from gateway.verify import Verifier
@@ -17,7 +18,7 @@ from gateway.verify import Verifier
 Payload = dict[str, Any]
 
 
-class CannotSign(Exception):
+class CannotSign(GatewayError):
     """`sign` cannot make a sample's signature (a public-key provider without a test key pair)."""
 
 

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.errors import GatewayError
+
 
 # The values built per webhook (here and in gateway.pipeline, gateway.history, gateway.verify,
 # gateway.audit, gateway.providers.base) are frozen msgspec Structs, not frozen dataclasses: a
@@ -35,11 +37,11 @@ class Ack(msgspec.Struct, frozen=True, gc=False):
     offset: int
 
 
-class Unavailable(Exception):
+class Unavailable(GatewayError):
     """The broker did not acknowledge in time, is unreachable, or refused the record."""
 
 
-class AlreadyPublished(Exception):  # noqa: N818 - an outcome, not an error
+class AlreadyPublished(GatewayError):  # noqa: N818 - an outcome, not an error
     """Another copy of the record's claim (source, id) was acknowledged: this one was not sent."""
 
     def __init__(self, ack: Ack) -> None:

@@ -41,6 +41,8 @@ from kafka.net.inet import KafkaNetSocket
 from kafka.producer.sender import Sender
 from kafka.producer.transaction_manager import TransactionManager
 
+from gateway.errors import GatewayError
+
 log = logging.getLogger("gateway.kafka")
 
 KAFKA_PYTHON_CHECKED = "3.0.12"  # the version these were read in, and pyproject.toml's pin
@@ -48,7 +50,7 @@ _SOCK_CONNECT_PARAMS = ["self", "net", "sock", "sockaddr"]
 _install_lock = threading.Lock()
 
 
-class KafkaCompatError(RuntimeError):
+class KafkaCompatError(GatewayError, RuntimeError):
     """The installed kafka-python lacks a private part the gateway relies on."""
 
 
