@@ -231,14 +231,23 @@ def test_topics_create_on_the_cluster_sets_partitions_replication_and_limits(
     assert main(command) == 0
     first = capsys.readouterr().out
     names = [f"{prefix}.{t}" for t in ("iof", "compliancely", "tlas", "azakaw", "deadletter", "rejected")]
-    described, settings = describe(cluster.bootstrap, names)
+    wanted = dict.fromkeys(names, (3, [3]))
+
+    def shaped() -> tuple[dict[str, Any], dict[str, dict[str, str]]] | None:
+        # The node asked may learn a new topic's partitions a moment after the controller
+        # created it: wait for that, not for a fixed time.
+        described, settings = describe(cluster.bootstrap, names)
+        shape = {t["name"]: (len(t["partitions"]), sorted({len(p["replica_nodes"]) for p in t["partitions"]}))
+                 for t in described}
+        return (shape, settings) if shape == wanted else None
+
+    found = wait_for(shaped, 15, "every created topic's partitions in the cluster's metadata")
+    shape, settings = found
 
     largest = max(s.max_body_bytes for s in cfg.sources.values())
     letter = encode(DeadLetter(id="0" * 64, at="2026-11-23T10:30:00.123Z", source="azakaw-globex",
                                provider="azakaw", reason="not_utf8", body_base64="A" * (4 * -(-largest // 3))))
-    shape = {t["name"]: (len(t["partitions"]), sorted({len(p["replica_nodes"]) for p in t["partitions"]}))
-             for t in described}
-    assert shape == dict.fromkeys(names, (3, [3])), f"{first}\n{shape}"
+    assert shape == wanted, f"{first}\n{shape}"
     for name in names:
         assert settings[name]["min.insync.replicas"] == "2", (name, settings[name])
         assert int(settings[name]["max.message.bytes"]) >= len(letter), (name, len(letter), settings[name])
