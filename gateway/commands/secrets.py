@@ -49,7 +49,7 @@ def generate(provider: str | None = None) -> str:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    cmd = commands.add_parser("secrets", help="generate webhook secrets", description=__doc__,
+    cmd = commands.add_parser("secrets", help="generate webhook secrets; which one each source matched (status)", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     gen = actions.add_parser("generate", help="print a strong new secret")
