@@ -79,10 +79,6 @@ class Store:
     def commits(self) -> int:
         return self.writer.commits
 
-    @property
-    def healthy(self) -> bool:
-        return self.writer.healthy
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> Store:

@@ -108,7 +108,6 @@ class Writer:
         self._thread: threading.Thread | None = None
         self.failures = 0  # commits refused by the disk
         self.commits = 0  # transactions committed (group commit makes this << writes)
-        self.healthy = True  # whether the last write succeeded
         self.spool_ok = True  # whether the last fsynced (spool) write succeeded
         self.on_failure: Callable[[], None] = lambda: None  # a metric (Store.count_failures)
 
@@ -170,14 +169,12 @@ class Writer:
                     self._apply(conn, job, now)
         except sqlite3.Error as exc:
             self.failures += 1
-            self.healthy = False
             self.on_failure()
             log.error("writing the local store %s: %s", self.path, exc)
             error = StoreError(f"writing the local store: {exc}")
             for job in jobs:
                 job.done(error)
             return False
-        self.healthy = True
         self.commits += 1
         for job in jobs:
             job.done(None)
