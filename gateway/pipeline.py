@@ -143,7 +143,8 @@ class Pipeline:
                 return await self._conflict(runtime, source, request, body, mapped, digest,
                                             accepted_body, now, slot)
             self._note_duplicate(source, mapped, now, slot)
-        return msgspec.structs.replace(result, provider=source.provider)
+        # Published and spooled results name their provider already (the common case: no copy).
+        return result if result.provider else msgspec.structs.replace(result, provider=source.provider)
 
     def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float,
                         slot: int | None) -> None:
@@ -217,7 +218,7 @@ class Pipeline:
 
         def spooled() -> tuple[Result, history.Row]:  # built only when it happens (rarely)
             row = _row(source, mapped, Outcome.SPOOLED, record.topic, now, record, outcome, slot=slot)
-            return accepted(Outcome.SPOOLED, mapped.id), row
+            return accepted(Outcome.SPOOLED, mapped.id, source.provider), row
 
         if spooling:  # per-key order: behind the spooled events
             return await self._spool(record, key, *spooled(), digest)
@@ -247,7 +248,7 @@ class Pipeline:
         self._mark_soon(key, _row(source, mapped, outcome, record.topic, now, record, outcome, ack,
                                   slot),
                         digest)
-        return accepted(outcome, mapped.id, publish_secs=time.perf_counter() - started)
+        return accepted(outcome, mapped.id, source.provider, time.perf_counter() - started)
 
     def _kafka_error(self, kind: str) -> None:
         if self.metrics is not None:
