@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from gateway.errors import Reason
 from gateway.headers import Headers
-from gateway.verify import Detail, Reject, Verifier, first_slot, guarded, required
-from gateway.verify.hmac import check_tolerance
+from gateway.verify import Detail, Reject, Verifier, guarded, required
+from gateway.verify.hmac import stamped_slot
 
 
 def public_key(text: bytes) -> ec.EllipticCurvePublicKey:
@@ -49,13 +49,7 @@ def verifier(keys: Sequence[ec.EllipticCurvePublicKey], signature_header: str,
             signature = base64.b64decode(required(headers, signature_header).strip(), validate=True)
         except (ValueError, binascii.Error):
             raise Reject(Reason.INVALID_SIGNATURE, Detail.SIGNATURE_ENCODING) from None
-        stamp = required(headers, timestamp_header).strip()
-        message = stamp.encode("latin-1") + body
-        # No early exit: every key is tried, so timing does not tell which key is configured.
-        slot = first_slot([_verifies(key, signature, message) for key in keys])
-        if slot is None:
-            raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
-        check_tolerance(stamp, now, tolerance_secs, slot=slot)
-        return slot
+        return stamped_slot(headers, timestamp_header, body, now, tolerance_secs,
+                            lambda message: [_verifies(key, signature, message) for key in keys])
 
     return guarded("ecdsa-p256", check)

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -77,6 +77,20 @@ def signed_by(candidates: Sequence[bytes], keys: Sequence[bytes], message: bytes
     slot = match_slot(candidates, keys, message, algorithm)
     if slot is None:
         raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
+    return slot
+
+
+def stamped_slot(headers: Headers, timestamp_header: str, body: bytes, now: float,
+                 tolerance_secs: float, signed: Callable[[bytes], list[bool]]) -> int:
+    """For a public-key scheme over `{timestamp}{body}` (Discord, SendGrid): `signed(message)`
+    tells, for every configured key, whether it signed the message; every key is tried (no early
+    exit, so timing does not tell which is configured). -> the first matching key's slot, once
+    the timestamp is within tolerance."""
+    stamp = required(headers, timestamp_header).strip()
+    slot = first_slot(signed(stamp.encode("latin-1") + body))
+    if slot is None:
+        raise Reject(Reason.INVALID_SIGNATURE, Detail.NO_SECRET_MATCHED)
+    check_tolerance(stamp, now, tolerance_secs, slot=slot)
     return slot
 
 
