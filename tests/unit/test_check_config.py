@@ -10,21 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway import cli
-from tests.unit.test_config import DESIGN_EXAMPLE, ENV
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    return ENV
-
-
-@pytest.fixture
-def design_file(tmp_path: Path) -> Path:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(DESIGN_EXAMPLE)
-    return path
+from tests.unit.test_config import ENV
 
 
 def test_check_config_good_file(env: dict[str, str], design_file: Path,

@@ -55,20 +55,6 @@ ENV = {
 }
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    return ENV
-
-
-@pytest.fixture
-def design_file(tmp_path: Path) -> Path:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(DESIGN_EXAMPLE)
-    return path
-
-
 def problem(data: Any) -> str:
     with pytest.raises(ConfigError) as caught:
         parse_config(data)

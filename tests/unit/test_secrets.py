@@ -12,13 +12,6 @@ from gateway.config import parse_config
 from tests.unit.test_config import DESIGN_EXAMPLE, ENV, iof, problem
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    return ENV
-
-
 def test_repr_never_shows_a_secret(env: dict[str, str], tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     secret_file = tmp_path / "iof.secret"
