@@ -44,6 +44,7 @@ def free_port() -> int:
 
 
 def request(body: bytes, headers: dict[str, str], client: str) -> bytes:
+    """A raw POST to the tlas source, from `client` as a trusted proxy's X-Forwarded-For says."""
     lines = [b"POST /webhooks/tlas HTTP/1.1", b"Host: gateway", b"X-Forwarded-For: " + client.encode(),
              b"Content-Length: %d" % len(body)]
     lines += [f"{name}: {value}".encode() for name, value in headers.items()]
@@ -51,6 +52,8 @@ def request(body: bytes, headers: dict[str, str], client: str) -> bytes:
 
 
 async def exchange(port: int, requests: list[bytes], times: list[float] | None = None) -> list[int]:
+    """Send each request on one kept-alive connection, one after another (a new connection after
+    a `Connection: close`); their statuses, and into `times` how long each took."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     statuses = []
     try:
@@ -85,15 +88,17 @@ async def flood(port: int, bad: list[bytes], good: list[bytes]) -> tuple[Counter
     return answers, provider, time.perf_counter() - started, max(times)
 
 
-def huge_head(port: int) -> int | None:
+def huge_head(port: int, agent: str = "bench-huge-head") -> int | None:
+    """A 32 MiB header; the status the gateway answered, or None if it closed without one."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(b"POST /webhooks/tlas HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        sock.sendall(b"POST /webhooks/tlas HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent.encode()
+                     + b"\r\nX-Padding: ")
         try:
             for _ in range(512):
                 sock.sendall(b"a" * 65536)
             sock.sendall(b"\r\n\r\n")
         except OSError:
-            pass
+            pass  # refused while still sending: what is wanted
         received = b""
         try:
             while data := sock.recv(65536):
@@ -103,11 +108,12 @@ def huge_head(port: int) -> int | None:
     return int(received[9:12]) if received.startswith(b"HTTP/1.1 ") else None
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM): what a burst cost, even if freed since."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def main() -> None:
@@ -152,14 +158,14 @@ def main() -> None:
               f"{secs:.1f} s ({sum(answers.values()) / secs:,.0f}/s): {dict(sorted(answers.items()))}")
         print(f"provider: {len(mine)} valid events answered {dict(Counter(mine))}, "
               f"slowest answer {slowest * 1000:.0f} ms")
-        before = peak_rss_mib(process.pid)
+        before = peak_rss_kib(process.pid) / 1024
 
         async def heads() -> list[int | None]:
             return await asyncio.gather(*(asyncio.to_thread(huge_head, port) for _ in range(16)))
 
         statuses = asyncio.run(heads())
         print(f"heads: 16 x 32 MiB answered {dict(Counter(statuses))}; worker peak RSS "
-              f"{before:.0f} -> {peak_rss_mib(process.pid):.0f} MiB")
+              f"{before:.0f} -> {peak_rss_kib(process.pid) / 1024:.0f} MiB")
         audit = sum(f.stat().st_size for f in (root / "var" / "audit").rglob("*") if f.is_file())
         print(f"audit log: {audit / 1_048_576:.1f} MiB on disk")
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from bench.hostile import exchange, huge_head, peak_rss_kib, request
 from gateway.auditlog import read_records
 from gateway.config import parse_config
 from tests.helpers import GatewayProcess, config_dict, write_config
@@ -40,40 +40,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
         process.stop()
 
 
-def _request(body: bytes, headers: dict[str, str], client: str) -> bytes:
-    lines = [b"POST /webhooks/tlas HTTP/1.1", b"Host: gateway", b"X-Forwarded-For: " + client.encode(),
-             b"Content-Length: %d" % len(body)]
-    lines += [f"{name}: {value}".encode() for name, value in headers.items()]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
-
-
-async def _exchange(port: int, requests: list[bytes]) -> list[int]:
-    """Send each request on one kept-alive connection, one after another; their statuses."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    statuses = []
-    try:
-        for raw in requests:
-            writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            statuses.append(int(head[9:12]))
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
-            if b"connection: close" in head.lower():
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    finally:
-        writer.close()
-    return statuses
-
-
 async def _flood_and_deliver(port: int, bad: list[list[bytes]], good: list[bytes]) -> tuple[Counter[int], list[int]]:
     """The attackers on 32 connections, and the provider's events one by one meanwhile."""
     lanes = [sum(bad[i::32], []) for i in range(32)]
-    attack = asyncio.gather(*(_exchange(port, lane) for lane in lanes))
+    attack = asyncio.gather(*(exchange(port, lane) for lane in lanes))
     provider = []
     for raw in good:
-        provider += await _exchange(port, [raw])
+        provider += await exchange(port, [raw])
     flood = Counter(status for lane in await attack for status in lane)
     return flood, provider
 
@@ -83,12 +56,12 @@ def test_a_flood_of_bad_signatures_from_many_addresses_never_starves_a_provider(
     cfg = parse_config(config_dict(Path("var")))
     body = sample(cfg, "tlas", "application.submitted")
     forged = {"Content-Type": "application/json", "X-Webhook-Signature": "sha256=" + "0" * 64}
-    bad = [[_request(body, forged, f"10.{a // 250}.{a % 250}.1") for _ in range(PER_ADDRESS)]
+    bad = [[request(body, forged, f"10.{a // 250}.{a % 250}.1") for _ in range(PER_ADDRESS)]
            for a in range(ADDRESSES)]
     good = []
     for n in range(PROVIDER_EVENTS):
         event = body.replace(b'"event"', b'"n": %d, "event"' % n, 1)
-        good.append(_request(event, signed(cfg, "tlas", event), PROVIDER))
+        good.append(request(event, signed(cfg, "tlas", event), PROVIDER))
     flood, provider = asyncio.run(_flood_and_deliver(gateway.port, bad, good))
     assert sum(flood.values()) == ADDRESSES * PER_ADDRESS
     assert set(flood) <= {401, 429}, flood
@@ -104,7 +77,7 @@ def test_an_address_that_keeps_failing_is_refused_and_audited_in_aggregate(
     agent = "hostile-repeat-offender"
     forged = {"Content-Type": "application/json", "X-Webhook-Signature": "sha256=" + "1" * 64,
               "User-Agent": agent}
-    statuses = asyncio.run(_exchange(gateway.port, [_request(body, forged, "192.0.2.99")] * 120))
+    statuses = asyncio.run(exchange(gateway.port, [request(body, forged, "192.0.2.99")] * 120))
     assert statuses[:20] == [401] * 20 and set(statuses[20:]) == {429}, Counter(statuses)
     root = gateway.config_path.parent / "var" / "audit"
 
@@ -122,45 +95,16 @@ def test_an_address_that_keeps_failing_is_refused_and_audited_in_aggregate(
     assert 1 <= len(limited) <= 5, len(limited)
 
 
-def _peak_rss_kib(pid: int) -> int:
-    """The process's peak resident memory so far (VmHWM): what a burst cost, even if freed since."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
-
-
-def _huge_head(port: int, agent: str) -> int | None:
-    """A 32 MiB header; the status the gateway answered, or None if it closed without one."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(b"POST /webhooks/tlas HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent.encode()
-                     + b"\r\nX-Padding: ")
-        chunk = b"a" * 65536
-        try:
-            for _ in range(512):
-                sock.sendall(chunk)
-            sock.sendall(b"\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused while still sending: what we want
-        received = b""
-        try:
-            while data := sock.recv(65536):
-                received += data
-        except ConnectionResetError:
-            pass
-    return int(received[9:12]) if received.startswith(b"HTTP/1.1 ") else None
-
-
 def test_huge_request_heads_are_refused_while_they_arrive(gateway: GatewayProcess) -> None:
     pid = gateway.process.pid  # one worker: uvicorn serves in the `serve` process itself
-    before = _peak_rss_kib(pid)
+    before = peak_rss_kib(pid)
 
     async def all_at_once() -> list[int | None]:
-        return await asyncio.gather(*(asyncio.to_thread(_huge_head, gateway.port, f"huge-head-{n}")
+        return await asyncio.gather(*(asyncio.to_thread(huge_head, gateway.port, f"huge-head-{n}")
                                       for n in range(16)))
 
     answers = asyncio.run(all_at_once())
-    grown = (_peak_rss_kib(pid) - before) / 1024
+    grown = (peak_rss_kib(pid) - before) / 1024
     assert answers == [431] * 16, answers
     assert grown < 8, f"peak RSS grew by {grown:.1f} MiB for 16 requests with 32 MiB heads"
     root = gateway.config_path.parent / "var" / "audit"
@@ -182,7 +126,7 @@ def test_an_ordinary_head_with_a_large_body_is_not_mistaken_for_a_huge_head(
     cfg = parse_config(config_dict(Path("var")))
     body = sample(cfg, "tlas", "application.submitted")
     padded = body[:-1] + b', "padding": "' + b"p" * 900_000 + b'"}'
-    statuses = asyncio.run(_exchange(gateway.port, [_request(padded, signed(cfg, "tlas", padded), PROVIDER)]))
+    statuses = asyncio.run(exchange(gateway.port, [request(padded, signed(cfg, "tlas", padded), PROVIDER)]))
     assert statuses == [202]
 
 
@@ -210,11 +154,11 @@ def test_a_reload_applies_everything_built_from_the_file_and_no_secret_is_writte
         body = sample(cfg, "tlas", "application.submitted")
         forged = {"Content-Type": "application/json", "X-Webhook-Signature": "sha256=" + "2" * 64,
                   "X-Trace-Context": f"trace={rotated}", "User-Agent": "reload-secret-header"}
-        statuses = asyncio.run(_exchange(process.port, [_request(body, forged, "192.0.2.50")] * 3))
+        statuses = asyncio.run(exchange(process.port, [request(body, forged, "192.0.2.50")] * 3))
         assert statuses == [401, 401, 429], "the reloaded per-client limit (burst 2) is not in force"
-        raw = _request(b"{}", {"User-Agent": "reload-secret-path"}, "192.0.2.51").replace(
+        raw = request(b"{}", {"User-Agent": "reload-secret-path"}, "192.0.2.51").replace(
             b"/webhooks/tlas", b"/webhooks/" + rotated.encode())
-        assert asyncio.run(_exchange(process.port, [raw])) == [404]
+        assert asyncio.run(exchange(process.port, [raw])) == [404]
         root = tmp_path / "var" / "audit"
 
         def records() -> list[bytes]:
