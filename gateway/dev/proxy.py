@@ -73,20 +73,21 @@ class Proxy:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.add(up_writer)
-        try:
+            self._writers.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
                                  return_exceptions=True)
-        except asyncio.CancelledError:
-            pass  # close(): finish quietly (asyncio's stream callback logs a cancelled handler)
-        for w in (writer, up_writer):
-            self._writers.discard(w)
-            w.transport.abort()
+        except (OSError, asyncio.CancelledError):
+            pass  # refused upstream, or close(): finish quietly (a cancelled handler is logged)
+        finally:
+            # Every path closes both ends, or a transport is left to the garbage collector (a
+            # ResourceWarning in whatever runs next).
+            for w in (writer, up_writer):
+                if w is not None:
+                    self._writers.discard(w)
+                    w.transport.abort()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
