@@ -82,7 +82,8 @@ MOLLIE = Preset(
         '{"resource":"event","id":"event_$ID","type":"payment-link.paid","entityId":"pl_$ID",'
         '"createdAt":"$NOW_ISO","_links":{"documentation":{"href":"https://docs.mollie.com/",'
         '"type":"text/html"}}}')},
-    checked="signed independently (`sha256=` hex HMAC-SHA256 of the body, Mollie's docs)",
+    checked="mollie-api-py 1.10.20 (Mollie's Python SDK) "
+            "mollie.utils.webhooks.SignatureValidator (create_signature and validate)",
 )
 
 RAZORPAY = Preset(
