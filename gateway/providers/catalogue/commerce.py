@@ -8,11 +8,17 @@ from gateway.verify.hmac import HmacSpec
 SHOPIFY = Preset(
     name="shopify", title="Shopify",
     docs="https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
-    hmac=HmacSpec(header="X-Shopify-Hmac-Sha256", encodings=("base64",)),
-    mapping=Mapping(type=("header:X-Shopify-Topic",),
-                    id=("header:X-Shopify-Event-Id", "header:X-Shopify-Webhook-Id"),
-                    subject=("/admin_graphql_api_id", "/id"), time=("header:X-Shopify-Triggered-At",),
-                    tenant=("header:X-Shopify-Shop-Domain",)),
+    # Shopify's newer deliveries (Events webhooks) name their headers `shopify-*`, without the
+    # `X-`: its own libraries read both (shopify-api-ruby's Webhooks::Request since 2026-02,
+    # @shopify/shopify-api's ShopifyEventsHeader).
+    hmac=HmacSpec(header="X-Shopify-Hmac-Sha256", encodings=("base64",),
+                  aliases=("Shopify-Hmac-Sha256",)),
+    mapping=Mapping(type=("header:X-Shopify-Topic", "header:Shopify-Topic"),
+                    id=("header:X-Shopify-Event-Id", "header:X-Shopify-Webhook-Id",
+                        "header:Shopify-Event-Id", "header:Shopify-Webhook-Id"),
+                    subject=("/admin_graphql_api_id", "/id"),
+                    time=("header:X-Shopify-Triggered-At", "header:Shopify-Triggered-At"),
+                    tenant=("header:X-Shopify-Shop-Domain", "header:Shopify-Shop-Domain")),
     samples={"orders/create": sample(
         '{"id":820982911946154508,"admin_graphql_api_id":"gid://shopify/Order/820982911946154508",'
         '"email":"jon@example.com","created_at":"$NOW_ISO","currency":"USD","total_price":"403.00",'
@@ -21,8 +27,9 @@ SHOPIFY = Preset(
         X_Shopify_Topic="orders/create", X_Shopify_Shop_Domain="example.myshopify.com",
         X_Shopify_Webhook_Id="$UUID", X_Shopify_Event_Id="$UUID", X_Shopify_API_Version="2025-01",
         X_Shopify_Triggered_At="$NOW_ISO")},
-    checked="signed independently (base64 HMAC-SHA256 of the body, Shopify's documented recipe); "
-            "the Shopify Python library has no webhook verifier",
+    checked="the test vector in Shopify's PHP library's own tests (Shopify/shopify-api-php, "
+            "tests/Webhooks/RegistryTest.php, commit 4a144a84f767708515458689fc2bf769c9e465d6), "
+            "under both header names; ShopifyAPI (Python) has no webhook verifier",
 )
 
 SQUARE = Preset(
@@ -143,7 +150,9 @@ MUX = Preset(
         '{"type":"video.asset.ready","object":{"type":"asset","id":"$ID"},"id":"$UUID",'
         '"environment":{"name":"Production","id":"j0863n"},"data":{"id":"$ID","status":"ready"},'
         '"created_at":"$NOW_ISO"}')},
-    checked="signed independently (Stripe-style `t=,v1=` over `{t}.{body}`, Mux's docs)",
+    checked="the test vector in Mux's Elixir library's own tests (muxinc/mux-elixir, "
+            "test/mux/webhooks_test.exs, commit 631fe1fc2371da10721fd03b5e0213baaa8791d6), "
+            "accepted at its t and stale after the tolerance",
 )
 
 PERSONA = Preset(

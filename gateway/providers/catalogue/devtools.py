@@ -112,7 +112,9 @@ PAGERDUTY = Preset(
         '"occurred_at":"$NOW_ISO","agent":null,"client":null,"data":{"id":"Q$ID",'
         '"type":"incident","title":"Server is on fire","status":"triggered","urgency":"high"}}}',
         X_Webhook_Subscription="PSUBSCR")},
-    checked="signed independently (`v1=` hex HMAC-SHA256 of the body; several, comma-separated)",
+    checked="the test vector in PagerDuty's Go library's own tests (PagerDuty/go-pagerduty, "
+            "webhookv3/webhookv3_test.go, commit 3df5eb4e62dcdf897d37106578d7be6ad54449dc), "
+            "alone and after a rotated-out `v1=`",
 )
 
 GITEA = Preset(
