@@ -13,7 +13,12 @@ $(BIN)/.installed: pyproject.toml
 dev: $(BIN)/.installed          ## run the gateway on the embedded broker with a demo config
 	$(BIN)/webhook-gateway dev
 
-test: $(BIN)/.installed chromium  ## lint, type-check gateway/, then the whole suite (unit + real broker + browser)
+# The providers' npm libraries that tests/unit/test_providers_sdks_js.py checks presets against.
+tests/sdk_js/node_modules/.installed: tests/sdk_js/package.json tests/sdk_js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is not installed: the npm libraries' checks will be skipped"; exit 0; }; \
+		npm ci --prefix tests/sdk_js --no-audit --no-fund --silent && touch $@
+
+test: $(BIN)/.installed chromium tests/sdk_js/node_modules/.installed  ## lint, type-check gateway/, then the whole suite (unit + real broker + browser)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest

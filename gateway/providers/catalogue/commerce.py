@@ -29,7 +29,8 @@ SHOPIFY = Preset(
         X_Shopify_Triggered_At="$NOW_ISO")},
     checked="the test vector in Shopify's PHP library's own tests (Shopify/shopify-api-php, "
             "tests/Webhooks/RegistryTest.php, commit 4a144a84f767708515458689fc2bf769c9e465d6), "
-            "under both header names; ShopifyAPI (Python) has no webhook verifier",
+            "under both header names; @shopify/shopify-api 13.1.0 (npm) createSHA256HMAC signs and "
+            "webhooks.validate accepts, under both; ShopifyAPI (Python) has no webhook verifier",
 )
 
 SQUARE = Preset(
@@ -152,7 +153,8 @@ MUX = Preset(
         '"created_at":"$NOW_ISO"}')},
     checked="the test vector in Mux's Elixir library's own tests (muxinc/mux-elixir, "
             "test/mux/webhooks_test.exs, commit 631fe1fc2371da10721fd03b5e0213baaa8791d6), "
-            "accepted at its t and stale after the tolerance",
+            "accepted at its t and stale after the tolerance; @mux/mux-node 15.3.0 (npm) "
+            "webhooks.unwrap (verifySignature) accepts what the gateway accepts",
 )
 
 PERSONA = Preset(

@@ -38,8 +38,8 @@ ZOOM = Preset(
         '"topic":"My Meeting","type":2,"start_time":"$NOW_ISO","timezone":"America/Los_Angeles"}}}')},
     handshake=handshakes.zoom,
     handshake_doc="`endpoint.url_validation`: answers plainToken and encryptedToken",
-    checked="signed independently (Zoom's documented `v0:{timestamp}:{body}` recipe); the "
-            "validation answer computed independently over HTTP",
+    checked="@zoom/rivet 0.4.0 (npm) AwsLambdaReceiver: verifies it (`v0:{timestamp}:{body}`) and "
+            "answers endpoint.url_validation as the gateway does",
 )
 
 INTERCOM = Preset(
@@ -178,7 +178,7 @@ NOTION = Preset(
         '[{"id":"$UUID","type":"person"}],"attempt_number":1,"entity":{"id":"$UUID","type":"page"},'
         '"data":{"parent":{"id":"$UUID","type":"space"}}}')},
     handshake_doc="one-time verification_token POST: not answered (see the notes)",
-    checked="signed independently (`sha256=` hex HMAC-SHA256 of the body, key = verification token)",
+    checked="@notionhq/client 5.26.0 (npm) signWebhookPayload and verifyWebhookSignature",
 )
 
 WEBFLOW = Preset(
@@ -193,7 +193,7 @@ WEBFLOW = Preset(
         '{"triggerType":"form_submission","payload":{"name":"Contact Us","siteId":'
         '"65427cf400e02b306eaa049c","data":{"First Name":"Zaphod","Email":"zaphod@heartofgold.ai"},'
         '"submittedAt":"$NOW_ISO","id":"$ID","formId":"65429eadebe8a9f3a30f62d0"}}')},
-    checked="signed independently (hex HMAC-SHA256 over `{timestamp}:{body}`, ms timestamp)",
+    checked="webflow-api 3.3.4 (npm) WebflowClient.webhooks.verifySignature",
 )
 
 PRESETS = (SLACK, ZOOM, INTERCOM, TYPEFORM, CALENDLY, DOCUSIGN, HUBSPOT, OKTA, XERO, AIRTABLE,
