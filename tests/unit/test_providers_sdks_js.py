@@ -28,11 +28,13 @@ from tests.fixtures import flip
 from tests.unit.test_providers_sdks import BODY, OTHER, SECRET, Sign, check, source
 
 SDK_JS = Path(__file__).resolve().parents[1] / "sdk_js"
+# Non-ASCII text too: the libraries sign JavaScript strings (UTF-8 encoded), the gateway the bytes.
+BODY_UTF8 = BODY[:-1] + ',"note":"Zoë ✓ 日本"}'
 AGREES = {"signed": True, "flipped": False, "other": False}  # the library's verdicts, when right
 ZOOM_VALIDATION = '{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,' \
                   '"event":"endpoint.url_validation"}'
 ZOOM = '{"event":"meeting.started","event_ts":1654503849680,"payload":{"account_id":"AAAAAABBBB",' \
-       '"object":{"id":"1234567890","uuid":"4444AAAiAAAAAiAiAiiAii==","topic":"My Meeting"}}}'
+       '"object":{"id":"1234567890","uuid":"4444AAAiAAAAAiAiAiiAii==","topic":"Zoë ✓ 日本"}}}'
 
 
 def linear_body(now_ms: int) -> str:
@@ -49,7 +51,7 @@ def requests(now: int) -> dict[str, dict[str, Any]]:
              "zoom-validation", "shopify", "shopify-events"]
     made = {}
     for name in names:
-        body = bodies.get(name, BODY)
+        body = bodies.get(name, BODY_UTF8)
         provider = name.removesuffix("-stale").removesuffix("-validation")
         made[name] = {"provider": provider, "secret": SECRET, "other": OTHER, "body": body,
                       "flipped": flip(body.encode()).decode(), "now": now}
@@ -75,7 +77,7 @@ def signed() -> dict[str, dict[str, Any]]:
         pytest.skip(reason)
     made = requests(int(time.time()))
     run = subprocess.run(["node", str(SDK_JS / "sign.mjs")], input=json.dumps(list(made.values())),
-                         capture_output=True, text=True, timeout=60, check=False)
+                         capture_output=True, encoding="utf-8", timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout)
     return {name: {"request": request, **result}
