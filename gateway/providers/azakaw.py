@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.providers.published import EVENT_TYPE, published
 from gateway.settings import ApiKeyAuth, Auth, BasicAuth, NoneAuth, SourceConfig
 from gateway.verify import Verifier, credentials
 
@@ -117,6 +118,7 @@ PROVIDER = Provider(
     sign=sign,
     samples={"risk_assessment_calculated": _risk_assessment,
              "profile_status_updated": _profile_status},
-    payload=Event,
+    payload=published(Event, "An azakaw webhook body as the gateway publishes it: the event type in "
+                      "`Type`.", Type=EVENT_TYPE),
     credential_headers=credential_headers,
 )

@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, first_text, first_value, new_id, text
+from gateway.providers.published import published
 from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
@@ -80,6 +81,7 @@ PROVIDER = Provider(
     extract=extract,
     sign=sign,
     samples={DEFAULT_TYPE: _business_updated},
-    payload=Event,
+    payload=published(Event, "A Compliancely webhook body as the gateway publishes it: the event "
+                      "type in `event`, `type` or `event_type`, default business.updated."),
     credential_headers=lambda cfg: (SIGNATURE.header, *SIGNATURE.aliases),
 )

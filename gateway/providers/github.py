@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.providers.published import published
 from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
@@ -150,7 +151,8 @@ PROVIDER = Provider(
     extract=extract,
     sign=sign,
     samples={"issues.opened": _issues_opened, "push": _push, "ping": _ping},
-    payload=Event,
+    payload=published(Event, "A GitHub webhook body as the gateway publishes it: the event type is "
+                      "the X-GitHub-Event header (+ `action`)."),
     credential_headers=lambda cfg: (SIGNATURE.header, "X-Hub-Signature"),
     ignores=ignores,
 )

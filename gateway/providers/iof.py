@@ -19,6 +19,7 @@ import msgspec
 from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, first_text, first_value, new_id, text
+from gateway.providers.published import published
 from gateway.settings import SignedSourceConfig
 from gateway.verify import Detail, Reject, Verifier, guarded, required
 from gateway.verify.hmac import HmacSpec, check_tolerance, decode_candidates, parse_pairs, signed_by
@@ -62,6 +63,7 @@ class Event(msgspec.Struct):
     created: str
     data: EventData
     metadata: Metadata | None = None
+    event_type: str | None = None  # the event type where `type` is absent (the mapper reads both)
 
 
 def verifier(cfg: Config) -> Verifier:
@@ -140,6 +142,7 @@ PROVIDER = Provider(
     extract=extract,
     sign=sign,
     samples={event: _sample(event) for event in EVENTS},
-    payload=Event,
+    payload=published(Event, "An IOF webhook body as the gateway publishes it: seed 000's fields, "
+                      "the event type in `type` or `event_type`."),
     credential_headers=lambda cfg: (HEADER,),
 )

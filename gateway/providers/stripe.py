@@ -15,6 +15,7 @@ import msgspec
 
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, new_id, text
+from gateway.providers.published import EVENT_TYPE, published
 from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
@@ -128,6 +129,7 @@ PROVIDER = Provider(
                                                          "requires_payment_method"),
         "customer.created": _customer_created,
     },
-    payload=Event,
+    payload=published(Event, "A Stripe event as the gateway publishes it: the event type in `type`.",
+                      type=EVENT_TYPE),
     credential_headers=lambda cfg: (HEADER,),
 )

@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.headers import Headers
 from gateway.providers.base import Fields, Payload, Provider, text
+from gateway.providers.published import EVENT_TYPE, published
 from gateway.settings import SignedSourceConfig
 from gateway.verify import Verifier, guarded
 from gateway.verify.hmac import HmacSpec
@@ -82,6 +83,7 @@ PROVIDER = Provider(
     extract=extract,
     sign=sign,
     samples={event: _sample(event) for event in EVENTS},
-    payload=Event,
+    payload=published(Event, "A TLAS webhook body as the gateway publishes it: the event type in "
+                      "`event`.", event=EVENT_TYPE),
     credential_headers=lambda cfg: (SIGNATURE.header,),
 )

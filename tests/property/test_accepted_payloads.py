@@ -26,9 +26,6 @@ from gateway.providers import REGISTRY
 from tests.fixtures import Fixture, load
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "providers"
-# Older payload types document the provider's full shape and are stricter than the mapper, which
-# maps any object that names its event type (DESIGN.md: an odd optional field is never a reason).
-STRICTER_THAN_THE_MAPPER = {"iof", "tlas", "stripe", "github", "azakaw", "compliancely"}
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False,
@@ -76,10 +73,7 @@ def mutated(draw: Any, body: Any) -> bytes:
 PROVIDERS = [name for name in sorted(REGISTRY) if REGISTRY[name].payload is not None]
 
 
-@pytest.mark.parametrize("provider", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, reason="its payload type documents more than the mapper requires"))
-    if name in STRICTER_THAN_THE_MAPPER else name for name in PROVIDERS])
+@pytest.mark.parametrize("provider", PROVIDERS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.filter_too_much])
 @given(data=st.data())

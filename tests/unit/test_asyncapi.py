@@ -97,8 +97,10 @@ def test_a_channels_message_refuses_another_providers_envelope(doc: dict[str, An
     value = json.loads(encode_envelope(_produced(iof)))
     other = next(name for name in REGISTRY if name != "iof")
     assert not _validator(doc, _message(doc, other)["payload"]).is_valid(value)
-    value["data"] = {"id": "evt_1"}  # lacks what IOF's documents say an event has
-    assert not _validator(doc, _message(doc, "iof")["payload"]).is_valid(value)
+    tlas = next(f for f in ACCEPTED if f.provider == "tlas")
+    value = json.loads(encode_envelope(_produced(tlas)))
+    value["data"] = {"timestamp": "2026-02-09T10:00:00Z"}  # no `event`: the mapper needs it
+    assert not _validator(doc, _message(doc, "tlas")["payload"]).is_valid(value)
 
 
 def test_headers_without_a_subject_omit_ce_subject(doc: dict[str, Any]) -> None:

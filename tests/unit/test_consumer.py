@@ -33,7 +33,7 @@ from gateway.envelope import (
 )
 from gateway.headers import Headers
 from gateway.map import map_delivery
-from gateway.providers import REGISTRY
+from gateway.providers import REGISTRY, tlas
 from tests.fixtures import Fixture, load
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -119,10 +119,18 @@ def test_a_changed_field_type_is_a_clear_error() -> None:
         decode(b"not json")
 
 
-def test_typed_data_is_the_providers_payload_type() -> None:
+def test_typed_data_is_the_providers_payload_type_as_published() -> None:
     event = typed_data(_envelope())
     assert type(event) is REGISTRY["tlas"].payload
-    assert event.data.applicationId == "APP-2026-00001"
+    assert event.event == "certificate.issued" and event.data["applicationId"] == "APP-2026-00001"
+
+
+def test_the_documented_type_is_strict_and_an_odd_field_names_the_event() -> None:
+    assert data_as(_envelope(), tlas.Event).data.applicationId == "APP-2026-00001"
+    odd = _envelope(data=msgspec.Raw(b'{"event": "certificate.issued", "timestamp": 5}'))
+    assert typed_data(odd).timestamp == 5  # published as is: the mapper needs only `event`
+    with pytest.raises(DecodeError, match=r"^decoding data of evt_1 as Event: "):
+        data_as(odd, tlas.Event)
 
 
 def test_data_as_any_type_and_a_mismatch_names_the_event() -> None:
