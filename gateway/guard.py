@@ -23,7 +23,7 @@ from gateway.answers import respond
 from gateway.audit import RequestInfo
 from gateway.config import Config
 from gateway.errors import Reason
-from gateway.headers import Headers
+from gateway.headers import QUERY, Headers
 from gateway.limits import allowed, client_address
 from gateway.outcome import Result
 from gateway.pipeline import Pipeline
@@ -38,6 +38,7 @@ ARRIVED_KEY = "gateway.body_arrived"
 # Set by gateway.httpproto on a request whose line + headers passed `limits.max_header_bytes`
 # (the bytes received): the request as parsed so far, answered 431 and audited here.
 HEAD_TOO_LARGE_KEY = "gateway.head_too_large"
+_QUERY = QUERY.encode()
 
 
 class Guard:
@@ -50,7 +51,10 @@ class Guard:
         self.in_flight = 0  # requests in the pipeline, for /readyz (shutdown waits for them)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope["headers"])
+        query = scope.get("query_string")
+        # A scheme that signs the URL needs the query as sent (Twilio): a pseudo-header, so
+        # verifiers stay functions of (headers, body, now). Nothing is added to a request without.
+        headers = Headers([*scope["headers"], (_QUERY, query)] if query else scope["headers"])
         runtime = self.pipeline.runtime
         peer = scope["client"][0] if scope.get("client") else None
         client = client_address(peer, headers.getlist("x-forwarded-for"), runtime.trusted_proxies)

@@ -6,6 +6,11 @@ from collections.abc import Iterable, Iterator
 
 from gateway.errors import GatewayError
 
+# The request's query string (raw, without `?`), carried among the headers as a pseudo-header the
+# way HTTP/2 carries `:path`, for the schemes that sign the URL (Twilio). gateway.guard adds it when
+# the request has a query; no HTTP/1.1 header can be named so (`:` is not a token character).
+QUERY = ":query"
+
 
 class DuplicateHeader(GatewayError):
     """A header that must appear once appeared several times (hostile or broken sender)."""

@@ -1,7 +1,8 @@
 """Map a verified delivery to the CloudEvents envelope, or to a dead letter when it cannot be.
 
-A payload is unmappable when it is not UTF-8, not JSON, not an object, too deep, or lacks the event
-type where the provider has no default. An odd optional field is never a reason: it is left out.
+A payload is unmappable when it is not UTF-8, not JSON (nor a form, for a provider that posts
+forms), not an object, too deep, or lacks the event type where the provider has no default. An
+odd optional field is never a reason: it is left out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from gateway import form
 from gateway.envelope import SPECVERSION, DeadLetter, Envelope
 from gateway.errors import Unmappable
 from gateway.headers import Headers
@@ -68,14 +70,24 @@ def event_time(value: object, received: str) -> str:
 
 def map_delivery(source: Source, headers: Headers, body: bytes, scheme: str,
                  received: datetime) -> Envelope | DeadLetter:
-    try:
-        # msgspec checks the UTF-8 of every string it decodes, and a byte outside a string is
-        # ASCII or bad JSON: a body that decodes is UTF-8. Only a failure needs telling apart.
-        payload = _decode(body)
-    except RecursionError:
-        return dead_letter(source, body, _not_utf8(body) or Unmappable.TOO_DEEP, received)
-    except (msgspec.DecodeError, ValueError):
-        return dead_letter(source, body, _not_utf8(body) or Unmappable.NOT_JSON, received)
+    data = body
+    if source.form and form.is_form(headers):
+        # A form (Twilio) is published as the JSON object of its fields: the envelope's data is
+        # JSON for every provider. The signed bytes stay in the dedupe key (the body's hash).
+        try:
+            payload: object = form.as_object(form.pairs(body))
+        except ValueError:
+            return dead_letter(source, body, _not_utf8(body) or Unmappable.NOT_OBJECT, received)
+        data = msgspec.json.encode(payload)
+    else:
+        try:
+            # msgspec checks the UTF-8 of every string it decodes, and a byte outside a string is
+            # ASCII or bad JSON: a body that decodes is UTF-8. Only a failure needs telling apart.
+            payload = _decode(body)
+        except RecursionError:
+            return dead_letter(source, body, _not_utf8(body) or Unmappable.TOO_DEEP, received)
+        except (msgspec.DecodeError, ValueError):
+            return dead_letter(source, body, _not_utf8(body) or Unmappable.NOT_JSON, received)
     if not isinstance(payload, dict) and not (source.batch and isinstance(payload, list)):
         return dead_letter(source, body, Unmappable.NOT_OBJECT, received)
     # A batch provider's pointers start at /0/ (gateway.pointer reads lists too).
@@ -91,7 +103,7 @@ def map_delivery(source: Source, headers: Headers, body: bytes, scheme: str,
         subject=fields.subject,
         time=event_time(fields.time, receivedat),
         datacontenttype="application/json",
-        data=msgspec.Raw(body),
+        data=msgspec.Raw(data),
         provider=source.provider,
         tenantid=fields.tenant or source.config.tenant,
         receivedat=receivedat,

@@ -31,6 +31,7 @@ class Source:
     handshake: Callable[[Headers, bytes], dict[str, str] | None] | None = None
     handshake_on_get: bool = False  # a GET is accepted, for the handshake only (Okta)
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
+    form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
 
     @property
     def path(self) -> str:
@@ -61,6 +62,7 @@ def build_sources(config: Config) -> dict[str, Source]:
             handshake=partial(provider.handshake, cfg) if provider.handshake else None,
             handshake_on_get=provider.handshake_on_get,
             batch=provider.batch,
+            form=provider.form,
         )
     return built
 

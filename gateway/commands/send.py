@@ -39,6 +39,8 @@ def build(config: Config, source: str, event: str, now: float) -> tuple[bytes, d
     if sample is None:
         raise KeyError(event)
     body = sample(now)
+    if provider.sign_body is not None:  # the signature is inside the body (Adyen, Mailgun)
+        body = provider.sign_body(cfg, body, now)
     headers = {"Content-Type": "application/json", "User-Agent": f"{provider.name}-sample/1.0"}
     headers.update(provider.sample_headers(name, now))  # the event name, delivery id...
     headers.update(provider.sign(cfg, body, now))

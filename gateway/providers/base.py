@@ -63,8 +63,14 @@ class Provider:
     # the handshake comes as an authenticated GET (Okta's one-time verification): the one
     # method besides POST a source accepts, and only for its handshake
     handshake_on_get: bool = False
+    # (source config, sample body, now) -> the body with its signature inside it, for providers
+    # that sign there (Adyen, Mailgun); `sign` then adds the headers, if any
+    sign_body: Callable[[Any, bytes, float], bytes] | None = None
     # the body is a JSON array of events (SendGrid): mapped as one envelope, not dead-lettered
     batch: bool = False
+    # a form body (`application/x-www-form-urlencoded`, Twilio) is a payload: mapped, and
+    # published as the JSON object of its fields (gateway.form)
+    form: bool = False
 
     def extract_for(self, cfg: SourceConfig) -> Extract:
         return self.extractor(cfg) if self.extractor is not None else self.extract

@@ -117,9 +117,16 @@ class Preset:
     basic: bool = False
     verifier: Callable[[Any], Verifier] | None = None
     signer: Callable[[Any, bytes, float], dict[str, str]] | None = None  # with `verifier`
+    # with `verifier`, where the signature is inside the body (Adyen, Mailgun): signs a sample's body
+    body_signer: Callable[[Any, bytes, float], bytes] | None = None
     secret_check: Callable[[bytes], object] | None = None  # with `verifier`: raises ValueError
     tolerance_secs: int = 300
     batch: bool = False  # the body is a JSON array of events (SendGrid), carried as one envelope
+    form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
+    # the mapping as code, where pointers cannot say it (a type built from which SID is present)
+    extract: Extract | None = None
+    # more source options: name -> pydantic (type, default), e.g. Adyen's optional `basic:`
+    options: dict[str, Any] = field(default_factory=dict)
     scheme: str = ""  # the authscheme on the envelope; default from the kind of check
     handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
     handshake_on_get: bool = False  # it comes as a GET (Okta)
@@ -149,6 +156,7 @@ def config_model(preset: Preset) -> type[SignedSourceConfig]:
         return secrets
 
     options: dict[str, Any] = {name: (str, ...) for _, name in preset.fixed}
+    options.update(preset.options)
     if preset.basic:
         options["username"] = (str, ...)
     if preset.verifier is not None:  # public-key schemes: `send` needs a test key pair's private key
@@ -254,7 +262,7 @@ def provider(preset: Preset) -> Provider:
         name=preset.name,
         config=config_model(preset),
         verifier=verifier(preset),
-        extract=preset.mapping.extract(),
+        extract=preset.extract or preset.mapping.extract(),
         sign=signer(preset),
         samples=samples(preset),
         sample_headers=lambda event, now: sample_headers(preset, event, now),
@@ -263,4 +271,6 @@ def provider(preset: Preset) -> Provider:
         handshake=preset.handshake,
         handshake_on_get=preset.handshake_on_get,
         batch=preset.batch,
+        form=preset.form,
+        sign_body=preset.body_signer,
     )

@@ -5,7 +5,7 @@ Adding one is an entry in the module of its kind plus its fixtures (docs/provide
 
 from __future__ import annotations
 
-from gateway.providers.catalogue import commerce, devtools, messaging, workplace
+from gateway.providers.catalogue import commerce, devtools, messaging, schemes, workplace
 from gateway.providers.preset import Preset
 
 PRESETS: tuple[Preset, ...] = (
@@ -13,4 +13,5 @@ PRESETS: tuple[Preset, ...] = (
     *devtools.PRESETS,
     *workplace.PRESETS,
     *messaging.PRESETS,
+    *schemes.PRESETS,
 )
