@@ -162,3 +162,28 @@ def test_mailgun_security_guard_verify_webhook() -> None:
     late = now + src.config.tolerance_secs + 1
     assert src.verify(Headers({}), body, late).reason is Reason.STALE_TIMESTAMP
     assert src.verify(Headers({}), b'{"event-data":{}}', now).reason is Reason.MISSING_SIGNATURE
+
+
+def test_twilio_over_http_the_request_query_is_what_is_signed(tmp_path: Any) -> None:
+    """Through the HTTP path (gateway.guard puts the query in the :query pseudo-header)."""
+    from starlette.testclient import TestClient
+    from twilio.request_validator import RequestValidator
+
+    from gateway.app import create_app
+    from gateway.config import parse_config
+    from gateway.publish.memory import MemoryPublisher
+
+    url = "https://hooks.example.com/webhooks/tw"
+    config = parse_config({"storage": {"path": str(tmp_path)}, "sources": {
+        "tw": {"provider": "twilio", "secrets": [SECRET], "notification_url": url}}})
+    body = urlencode(PARAMS)
+    signature = RequestValidator(SECRET).compute_signature(url + "?order=o-1", PARAMS)
+    headers = {"Content-Type": FORM, "X-Twilio-Signature": signature}
+    publisher = MemoryPublisher()
+    with TestClient(create_app(config, publisher)) as client:
+        assert client.post("/webhooks/tw?order=o-2", content=body, headers=headers).status_code == 401
+        answer = client.post("/webhooks/tw?order=o-1", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+    [record] = [r for r in publisher.records if r.topic.endswith(".twilio")]
+    envelope = json.loads(record.value)
+    assert envelope["type"] == "twilio.message.received" and envelope["data"] == PARAMS
