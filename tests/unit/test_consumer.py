@@ -31,6 +31,7 @@ from gateway.envelope import (
     encode_envelope,
     record_headers,
 )
+from gateway.form import as_object, is_form, pairs
 from gateway.headers import Headers
 from gateway.map import map_delivery
 from gateway.providers import REGISTRY, tlas
@@ -61,11 +62,16 @@ def test_an_envelope_produced_today_matches_the_published_schemas(fixture: Fixtu
     schema("envelope.schema.json").validate(json.loads(value))
     envelope = decode(value)
     assert envelope.provider == fixture.provider
-    # the provider's bytes, as signed (whitespace around the JSON value is not part of the value)
-    assert bytes(envelope.data) == fixture.body.strip()
+    # the provider's bytes, as signed (whitespace around the JSON value is not part of the value);
+    # a form (Twilio) is published as its fields' JSON object
+    if fixture.source().form and is_form(Headers(fixture.headers)):
+        payload = msgspec.json.encode(as_object(pairs(fixture.body)))
+    else:
+        payload = fixture.body.strip()
+    assert bytes(envelope.data) == payload
     provider_schema = SCHEMAS / "providers" / f"{fixture.provider}.schema.json"
     if provider_schema.exists():
-        schema(f"providers/{fixture.provider}.schema.json").validate(json.loads(fixture.body))
+        schema(f"providers/{fixture.provider}.schema.json").validate(json.loads(payload))
     data = typed_data(envelope)
     kind = payload_type(fixture.provider)
     assert isinstance(data, kind if kind is not None else dict)
