@@ -51,13 +51,19 @@ def status_of(result: Result) -> int:
     return STATUS[result.outcome]
 
 
-def answer(result: Result) -> tuple[int, dict[str, str], list[tuple[bytes, bytes]]]:
+def answer(result: Result) -> tuple[int, dict[str, str] | str | None, list[tuple[bytes, bytes]]]:
+    """(status, body, headers): the body is JSON, text (a handshake's plain-text answer), or None
+    (204, Discord's PING)."""
+    if result.reply is not None:
+        reply = result.reply
+        if reply.json is not None:
+            return 200, reply.json, []
+        return (200, reply.text, []) if reply.text is not None else (204, None, [])
     status = status_of(result)
     headers: list[tuple[bytes, bytes]] = []
     if status < 400:
-        body = (result.reply if result.reply is not None
-                else {"status": result.outcome.value} if result.id is None
-                else {"id": result.id, "status": result.outcome.value})
+        body: dict[str, str] = ({"status": result.outcome.value} if result.id is None
+                                else {"id": result.id, "status": result.outcome.value})
     else:
         body = {"error": ERROR[status]}
         if status == 429:
@@ -73,8 +79,16 @@ async def respond(send: Send, result: Result, close: bool = False) -> None:
     """Answer `result` and note it for the request's metrics and log line (gateway.observe)."""
     observe.note(result)
     status, body, headers = answer(result)
-    payload = _encode(body)
-    headers += [(b"content-length", b"%d" % len(payload)), (b"content-type", b"application/json")]
+    if isinstance(body, str):
+        payload = body.encode()
+        headers += [(b"content-length", b"%d" % len(payload)),
+                    (b"content-type", b"text/plain; charset=utf-8")]
+    elif body is None:  # 204: no body, and no length (RFC 9110, 8.6)
+        payload = b""
+    else:
+        payload = _encode(body)
+        headers += [(b"content-length", b"%d" % len(payload)),
+                    (b"content-type", b"application/json")]
     if close or status in CLOSE:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

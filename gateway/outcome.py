@@ -8,6 +8,15 @@ import msgspec
 from gateway.errors import Outcome, Reason
 
 
+class Reply(msgspec.Struct, frozen=True, gc=False):
+    """An endpoint handshake's answer, in the form the provider's documents ask for: a JSON object
+    (Slack's challenge), plain text (Twitch's challenge), or neither: 204 No Content (Discord's
+    PING)."""
+
+    json: dict[str, str] | None = None
+    text: str | None = None
+
+
 class Result(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
     outcome: Outcome
     id: str | None = None  # the envelope id (or dead letter's), where there is one
@@ -17,7 +26,7 @@ class Result(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.pu
     # gateway.answers.CUT_SHORT) or why verification failed (the same 401 whatever it says)
     detail: str | None = None
     wait: float = 1.0  # rate limited: seconds until the client may try again
-    reply: dict[str, str] | None = None  # an endpoint handshake's answer (Slack's challenge...)
+    reply: Reply | None = None  # an endpoint handshake's answer (Slack's challenge...)
     provider: str | None = None  # for the request's log line and metrics
     publish_secs: float | None = None  # from handing the record to the producer to its ack
 

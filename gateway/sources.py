@@ -10,6 +10,7 @@ from functools import partial
 
 from gateway.config import Config
 from gateway.headers import Headers
+from gateway.outcome import Reply
 from gateway.providers import REGISTRY
 from gateway.providers.base import Fields, Payload
 from gateway.settings import SourceConfig
@@ -28,7 +29,7 @@ class Source:
     # event types answered 200 "ignored" whatever `events:` says (GitHub's `ping`)
     ignores: Callable[[str], bool] = lambda event_type: False
     # an authenticated endpoint handshake (Slack's url_verification) -> its JSON answer, else None
-    handshake: Callable[[Headers, bytes], dict[str, str] | None] | None = None
+    handshake: Callable[[Headers, bytes], Reply | None] | None = None
     handshake_on_get: bool = False  # a GET is accepted, for the handshake only (Okta)
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
     form: bool = False  # a form body is a payload, published as its JSON object (Twilio)

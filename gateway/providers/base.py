@@ -12,6 +12,7 @@ import msgspec
 
 from gateway.errors import GatewayError
 from gateway.headers import Headers
+from gateway.outcome import Reply
 from gateway.settings import SourceConfig
 from gateway.verify import Verifier
 
@@ -59,7 +60,7 @@ class Provider:
     sample_headers: Callable[[str, float], dict[str, str]] = lambda event, now: {}
     # (source config, headers, body) -> the JSON answer to an authenticated endpoint handshake
     # (Slack's url_verification, Zoom's endpoint.url_validation), or None for a normal delivery
-    handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
+    handshake: Callable[[Any, Headers, bytes], Reply | None] | None = None
     # the handshake comes as an authenticated GET (Okta's one-time verification): the one
     # method besides POST a source accepts, and only for its handshake
     handshake_on_get: bool = False

@@ -1,6 +1,7 @@
 """Endpoint handshakes: requests a provider sends to prove the endpoint is ours before (or while)
-it delivers events. Each is called only after the request authenticated, and answers it with a
-small JSON object instead of publishing it; None means "a normal delivery".
+it delivers events. Each is called only after the request authenticated, and answers it in the
+form the provider asks for (a `Reply`: JSON, plain text, or 204) instead of publishing it; None
+means "a normal delivery".
 
 Each is a pure function of (source config, headers, raw body); a body that is not the handshake's
 shape is a normal delivery, never an error.
@@ -14,10 +15,12 @@ import json
 from typing import Any
 
 from gateway.headers import Headers
+from gateway.outcome import Reply
 
 
 def _object(body: bytes) -> dict[str, Any] | None:
-    if b"challenge" not in body and b"url_validation" not in body and b'"events"' not in body:
+    if (b"challenge" not in body and b"url_validation" not in body and b'"events"' not in body
+            and b'"type"' not in body):
         return None  # the common case: a delivery, not parsed twice
     try:
         payload = json.loads(body)
@@ -26,16 +29,16 @@ def _object(body: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def slack(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
+def slack(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """Events API `url_verification`: answer `{"challenge": <the challenge>}` (Slack accepts JSON)."""
     payload = _object(body)
     if payload is None or payload.get("type") != "url_verification":
         return None
     challenge = payload.get("challenge")
-    return {"challenge": challenge} if isinstance(challenge, str) else None
+    return Reply(json={"challenge": challenge}) if isinstance(challenge, str) else None
 
 
-def zoom(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
+def zoom(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """`endpoint.url_validation`: answer the plainToken and its hex HMAC-SHA256 under the secret
     token (the source's first secret: the one Zoom shows for the app now)."""
     payload = _object(body)
@@ -47,20 +50,38 @@ def zoom(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
         return None
     key = cfg.secrets[0].reveal()
     encrypted = hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
-    return {"plainToken": token, "encryptedToken": encrypted}
+    return Reply(json={"plainToken": token, "encryptedToken": encrypted})
 
 
-def xero(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
+def xero(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """"Intent to receive": signed deliveries with no events. Xero wants 200 for a correct
     signature (401 otherwise, which the verifier already gives); there is nothing to publish."""
     payload = _object(body)
     if payload is None or payload.get("events") != []:
         return None
-    return {"status": "verified"}
+    return Reply(json={"status": "verified"})
 
 
-def okta(cfg: Any, headers: Headers, body: bytes) -> dict[str, str] | None:
+def okta(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """Event hook verification: a one-time GET carrying `X-Okta-Verification-Challenge` (and the
     hook's Authorization value, already checked): answer `{"verification": <the challenge>}`."""
     challenge = headers.get("x-okta-verification-challenge")
-    return {"verification": challenge} if challenge else None
+    return Reply(json={"verification": challenge}) if challenge else None
+
+
+def twitch(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
+    """EventSub `webhook_callback_verification` (signed like any message): Twitch wants the bare
+    challenge back as text/plain with a 200, else the subscription fails."""
+    if headers.get("twitch-eventsub-message-type") != "webhook_callback_verification":
+        return None
+    payload = _object(body)
+    challenge = payload.get("challenge") if payload is not None else None
+    return Reply(text=challenge) if isinstance(challenge, str) else None
+
+
+def discord(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
+    """Webhook events' PING (`"type": 0`, signed), sent when the URL is saved and now and then:
+    Discord wants 204 with no body. An event is `"type": 1`."""
+    payload = _object(body)
+    kind = payload.get("type") if payload is not None else None
+    return Reply() if type(kind) is int and kind == 0 else None

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import Field, create_model, field_validator
 
 from gateway.headers import Headers
+from gateway.outcome import Reply
 from gateway.providers import generic
 from gateway.providers.base import Extract, Fields, Payload, Provider, text
 from gateway.settings import SecretValue, SignedSourceConfig
@@ -128,7 +129,7 @@ class Preset:
     # more source options: name -> pydantic (type, default), e.g. Adyen's optional `basic:`
     options: dict[str, Any] = field(default_factory=dict)
     scheme: str = ""  # the authscheme on the envelope; default from the kind of check
-    handshake: Callable[[Any, Headers, bytes], dict[str, str] | None] | None = None
+    handshake: Callable[[Any, Headers, bytes], Reply | None] | None = None
     handshake_on_get: bool = False  # it comes as a GET (Okta)
     handshake_doc: str = ""  # what the handshake is, for the catalogue table
     checked: str = ""  # how the preset was checked: the SDK, or the documented vector

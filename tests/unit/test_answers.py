@@ -6,7 +6,7 @@ import pytest
 
 from gateway.answers import answer
 from gateway.errors import Outcome, Reason
-from gateway.outcome import UNAVAILABLE, Result
+from gateway.outcome import UNAVAILABLE, Reply, Result
 
 
 @pytest.mark.parametrize(("result", "status", "body"), [
@@ -15,7 +15,9 @@ from gateway.outcome import UNAVAILABLE, Result
     (Result(Outcome.SPOOLED, "e1"), 202, {"id": "e1", "status": "spooled"}),
     (Result(Outcome.DEADLETTERED, "d1"), 202, {"id": "d1", "status": "deadlettered"}),
     (Result(Outcome.IGNORED), 200, {"status": "ignored"}),
-    (Result(Outcome.IGNORED, reply={"challenge": "abc"}), 200, {"challenge": "abc"}),
+    (Result(Outcome.IGNORED, reply=Reply(json={"challenge": "abc"})), 200, {"challenge": "abc"}),
+    (Result(Outcome.IGNORED, reply=Reply(text="pogchamp")), 200, "pogchamp"),
+    (Result(Outcome.IGNORED, reply=Reply()), 204, None),
     (UNAVAILABLE, 503, {"error": "unavailable, retry later"}),
     *[(Result(Outcome.REJECTED, reason=r), 401, {"error": "unauthorized"}) for r in (
         Reason.MISSING_SIGNATURE, Reason.INVALID_SIGNATURE, Reason.INVALID_CREDENTIALS,
@@ -31,7 +33,7 @@ from gateway.outcome import UNAVAILABLE, Result
      {"error": "method not allowed"}),
 ])
 def test_each_result_has_one_status_and_a_generic_body(result: Result, status: int,
-                                                        body: dict[str, str]) -> None:
+                                                        body: object) -> None:
     assert answer(result)[:2] == (status, body)
 
 

@@ -130,9 +130,15 @@ def client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[TestClient]:
         "zoom": {"provider": "zoom", "secrets": [SECRET]},
         "xero": {"provider": "xero", "secrets": [SECRET]},
         "okta": {"provider": "okta", "secrets": [SECRET]},
+        "twitch": {"provider": "twitch", "secrets": [SECRET]},
+        "discord": {"provider": "discord", "secrets": [DISCORD_KEY.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()]},
     }})
     with TestClient(create_app(config, publisher=publisher)) as running:
         yield running
+
+
+DISCORD_KEY = ed25519.Ed25519PrivateKey.generate()
 
 
 def _hex(message: str) -> str:
@@ -192,6 +198,56 @@ def test_okta_one_time_verification_is_an_authenticated_get(
     assert client.get("/webhooks/okta", headers={"Authorization": SECRET}).status_code == 405
     assert client.get("/webhooks/slack", headers={"Authorization": SECRET, **challenge}).status_code == 405
     assert not [r for r in publisher.records if r.topic == "webhooks.okta"]
+
+
+def twitch_headers(body: str, kind: str, message_id: str = "e4a1b3c8") -> dict[str, str]:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"Twitch-Eventsub-Message-Id": message_id, "Twitch-Eventsub-Message-Timestamp": stamp,
+            "Twitch-Eventsub-Message-Type": kind,
+            "Twitch-Eventsub-Subscription-Type": "channel.follow",
+            "Twitch-Eventsub-Message-Signature": "sha256=" + _hex(f"{message_id}{stamp}{body}")}
+
+
+def test_twitch_callback_verification_answers_the_bare_challenge(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    """Twitch's example: the challenge comes back as the whole body, text/plain, 200."""
+    body = ('{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":'
+            '"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"webhook_callback_verification_pending",'
+            '"type":"channel.follow","version":"2","cost":1,"condition":{"broadcaster_user_id":'
+            '"12826"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/'
+            'callback"},"created_at":"2019-11-16T10:11:12.634234626Z"}}')
+    answer = client.post("/webhooks/twitch", content=body,
+                         headers=twitch_headers(body, "webhook_callback_verification"))
+    assert answer.status_code == 200
+    assert answer.text == "pogchamp-kappa-360noscope-vohiyo"
+    assert answer.headers["content-type"].startswith("text/plain")
+    forged = twitch_headers(body, "webhook_callback_verification")
+    forged["Twitch-Eventsub-Message-Signature"] = "sha256=" + "0" * 64
+    assert client.post("/webhooks/twitch", content=body, headers=forged).status_code == 401
+    assert not [r for r in publisher.records if r.topic == "webhooks.twitch"]
+
+
+def discord_headers(body: str) -> dict[str, str]:
+    now = str(int(time.time()))
+    return {"X-Signature-Ed25519": DISCORD_KEY.sign(f"{now}{body}".encode()).hex(),
+            "X-Signature-Timestamp": now}
+
+
+def test_discord_ping_is_answered_204_and_an_event_published(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    ping = '{"version":1,"application_id":"1234560123453231555","type":0}'
+    answer = client.post("/webhooks/discord", content=ping, headers=discord_headers(ping))
+    assert (answer.status_code, answer.content) == (204, b"")
+    assert "content-length" not in answer.headers or answer.headers["content-length"] == "0"
+    assert client.post("/webhooks/discord", content=ping).status_code == 401
+    assert not [r for r in publisher.records if r.topic.startswith("webhooks.")]
+    event = ('{"version":1,"application_id":"1234560123453231555","type":1,"event":{"type":'
+             '"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{"user":'
+             '{"id":"111178765189277770","username":"nelly"}}}}')
+    answer = client.post("/webhooks/discord", content=event, headers=discord_headers(event))
+    assert answer.status_code == 200, answer.text
+    [record] = [r for r in publisher.records if r.topic == "webhooks.discord"]
+    assert json.loads(record.value)["type"] == "discord.APPLICATION_AUTHORIZED"
 
 
 def test_a_slack_event_is_still_published(client: TestClient, publisher: MemoryPublisher) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from gateway.headers import Headers
+from gateway.outcome import Reply
 from tests.fixtures import flip
 from tests.unit.test_providers_sdks import BODY, OTHER, SECRET, Sign, check, source
 
@@ -149,7 +150,7 @@ def test_zoom_rivet_receiver(signed: dict[str, dict[str, Any]]) -> None:
     headers, body = Headers(validation["headers"]), ZOOM_VALIDATION.encode()
     assert src.verify(headers, body, validation["request"]["now"]).ok
     assert src.handshake is not None
-    assert src.handshake(headers, body) == validation["answer"]
+    assert src.handshake(headers, body) == Reply(json=validation["answer"])
 
 
 def test_shopify_api_webhooks_validate(signed: dict[str, dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from gateway.providers import handshakes
 from gateway.providers.base import CannotSign
 from gateway.providers.preset import Mapping, Preset, sample
 from gateway.verify import Verifier
@@ -39,7 +40,8 @@ TWITCH = Preset(
         Twitch_Eventsub_Message_Type="notification",
         Twitch_Eventsub_Subscription_Type="channel.follow",
         Twitch_Eventsub_Subscription_Version="2")},
-    handshake_doc="`webhook_callback_verification` (text/plain challenge): not answered yet",
+    handshake=handshakes.twitch,
+    handshake_doc="`webhook_callback_verification`: answers the challenge as text/plain",
     checked="signed independently (`sha256=` hex over `{id}{timestamp}{body}`, Twitch's docs)",
 )
 
@@ -169,7 +171,7 @@ DISCORD = Preset(
         '{"version":1,"application_id":"1234560123453231555","type":1,"event":{"type":'
         '"APPLICATION_AUTHORIZED","timestamp":"$NOW_ISO","data":{"integration_type":0,"scopes":'
         '["applications.commands"],"user":{"id":"$NOW","username":"discord"}}}}')},
-    handshake_doc="PING (`type: 0`): not answered 204 yet (see the notes)",
+    handshake=handshakes.discord, handshake_doc="PING (`type: 0`): answered 204, no body",
     checked="discord-interactions (Discord's Python library) verify_key",
 )
 
