@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from pydantic import Field, create_model, field_validator
 
 from gateway.headers import Headers
@@ -28,7 +29,9 @@ from gateway.providers import generic
 from gateway.providers.base import Extract, Fields, Payload, Provider, text
 from gateway.settings import SecretValue, SignedSourceConfig
 from gateway.verify import Verifier, credentials, guarded
-from gateway.verify.hmac import HmacSpec, whsec_key
+from gateway.verify.hmac import HmacSpec, check_tolerance, whsec_key
+
+_json = msgspec.json.Decoder(float_hook=float).decode
 
 # How the configured secret becomes the HMAC key.
 KEYS: dict[str, Callable[[bytes], bytes]] = {
@@ -122,6 +125,9 @@ class Preset:
     body_signer: Callable[[Any, bytes, float], bytes] | None = None
     secret_check: Callable[[bytes], object] | None = None  # with `verifier`: raises ValueError
     tolerance_secs: int = 300
+    # a JSON Pointer to a signed timestamp in the body (Linear's `webhookTimestamp`, unix ms),
+    # checked after the signature against `tolerance_secs`, like a signed header's
+    body_timestamp: str | None = None
     batch: bool = False  # the body is a JSON array of events (SendGrid), carried as one envelope
     form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
     # the mapping as code, where pointers cannot say it (a type built from which SID is present)
@@ -187,9 +193,39 @@ def verifier(preset: Preset) -> Callable[[Any], Verifier]:
         keys = [KEYS[preset.key](secret) for secret in raw]
         mac = dataclasses.replace(preset.hmac, tolerance_secs=cfg.tolerance_secs)
         fixed = {placeholder: getattr(cfg, option) for placeholder, option in preset.fixed}
-        return guarded(scheme, lambda headers, body, now: mac.check(headers, body, now, keys, fixed))
+        if preset.body_timestamp is None:
+            return guarded(scheme, lambda headers, body, now: mac.check(headers, body, now, keys,
+                                                                        fixed))
+        stamped = _body_stamp(preset.body_timestamp, cfg.tolerance_secs)
+
+        def check(headers: Headers, body: bytes, now: float) -> int:
+            slot = mac.check(headers, body, now, keys, fixed)
+            stamped(body, now, slot)
+            return slot
+
+        return guarded(scheme, check)
 
     return build
+
+
+def _body_stamp(pointer: str, tolerance_secs: float) -> Callable[[bytes, float, int], None]:
+    """The body's signed timestamp (unix ms) within tolerance of now. A body without one passes:
+    the provider did not send it (it is signed, so nobody removed it), and refusing would refuse
+    every such delivery; one that is not a whole number is a bad signature."""
+    get = generic._getter(pointer)
+
+    def check(body: bytes, now: float, slot: int) -> None:
+        try:
+            payload = _json(body)
+        except (msgspec.DecodeError, RecursionError):
+            return  # not JSON: the mapper dead-letters it; no timestamp to check
+        found = get(payload, Headers({})) if isinstance(payload, dict) else None
+        if found is None:
+            return
+        stamp = str(found) if type(found) is int else "malformed"
+        check_tolerance(stamp, now, tolerance_secs, "unix_ms", slot)
+
+    return check
 
 
 def _stamp(form: str, now: float) -> str:

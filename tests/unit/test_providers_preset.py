@@ -23,7 +23,7 @@ from gateway.app import create_app
 from gateway.commands import check_config, send
 from gateway.config import parse_config
 from gateway.envelope import Envelope
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, Reason
 from gateway.headers import Headers
 from gateway.map import map_delivery
 from gateway.providers.base import CannotSign
@@ -114,6 +114,28 @@ def test_missing_preset_option_is_a_startup_error_naming_it() -> None:
 ])
 def test_unusable_secret_is_a_startup_error(provider: str, secret: str, says: str) -> None:
     assert says in problem({"a": {"provider": provider, "secrets": [secret]}})
+
+
+@pytest.mark.parametrize(("stamp", "reason"), [
+    ("$NOW_MS", None),                        # within Linear's minute
+    ("$OLD_MS", Reason.STALE_TIMESTAMP),      # 61 s ago, signed: a replay
+    ("\"$NOW_MS\"", Reason.INVALID_SIGNATURE),  # not a whole number
+    (None, None),                             # not sent: nothing to check (it would be signed)
+])
+def test_a_signed_timestamp_in_the_body_is_checked_after_the_signature(
+        stamp: str | None, reason: Reason | None) -> None:
+    now = time.time()
+    src = build_sources(parse_config({"sources": {"l": {"provider": "linear",
+                                                        "secrets": [SECRET]}}}))["l"]
+    body = '{"type":"Issue","action":"create","data":{"id":"1"}'
+    if stamp is not None:
+        body += ',"webhookTimestamp":' + stamp.replace("$NOW_MS", str(int(now * 1000))).replace(
+            "$OLD_MS", str(int((now - 61) * 1000)))
+    raw = (body + "}").encode()
+    headers = {"Linear-Signature": hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()}
+    assert src.verify(Headers(headers), raw, now).reason is reason
+    assert src.verify(Headers(headers), raw.replace(b"Issue", b"Issuf"), now).reason is (
+        Reason.INVALID_SIGNATURE)  # the signature first: a forged body's stamp is not read
 
 
 # -- handshakes, over HTTP ---------------------------------------------------------------------

@@ -90,6 +90,7 @@ LINEAR = Preset(
     name="linear", title="Linear",
     docs="https://linear.app/developers/webhooks#securing-webhooks",
     hmac=HmacSpec(header="Linear-Signature"),
+    body_timestamp="/webhookTimestamp", tolerance_secs=60,  # Linear: "within a minute"
     mapping=Mapping(type=("/type",), action="/action", id=("header:Linear-Delivery",),
                     subject=("/data/id",), time=("/createdAt",), tenant=("/organizationId",)),
     samples={"Issue.create": sample(
@@ -98,8 +99,8 @@ LINEAR = Preset(
         '"createdAt":"$NOW_ISO","organizationId":"$UUID","webhookTimestamp":$NOW_MS,'
         '"webhookId":"$UUID"}',
         Linear_Delivery="$UUID", Linear_Event="Issue")},
-    checked="@linear/sdk 98.0.0 (npm) LinearWebhookClient.verify accepts it; that verifier "
-            "also refuses a body whose webhookTimestamp is over a minute old, which this does not",
+    checked="@linear/sdk 98.0.0 (npm) LinearWebhookClient.verify: both accept it, and both "
+            "refuse a body whose webhookTimestamp is over a minute old",
 )
 
 PAGERDUTY = Preset(
