@@ -52,6 +52,7 @@ class Mapping:
 
     type: tuple[str, ...] = ()
     action: str | None = None
+    usual_action: str | None = None  # an action not appended: Twitch's `notification`
     default_type: str | None = None
     id: tuple[str, ...] = ()
     subject: tuple[str, ...] = ()
@@ -63,7 +64,7 @@ class Mapping:
         action = generic._getter(self.action)
         ids, subjects, times, tenants = ([generic._getter(ref) for ref in refs] for refs in (
             self.id, self.subject, self.time, self.tenant))
-        default = self.default_type
+        default, usual = self.default_type, self.usual_action
 
         def first(getters: list[generic.Getter], payload: Payload, headers: Headers) -> object:
             for get in getters:
@@ -75,6 +76,8 @@ class Mapping:
         def extract(payload: Payload, headers: Headers) -> Fields:
             kind = text(first(kinds, payload, headers)) or default
             verb = text(action(payload, headers)) if kind else None
+            if verb is not None and verb == usual:
+                verb = None
             return Fields(
                 type=f"{kind}.{verb}" if kind and verb else kind,
                 id=text(first(ids, payload, headers)),

@@ -249,6 +249,22 @@ def test_twitch_callback_verification_answers_the_bare_challenge(
     assert not [r for r in publisher.records if r.topic == "webhooks.twitch"]
 
 
+def test_twitch_revocation_is_published_as_such_not_as_the_event(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    """Twitch ends a subscription with a `revocation` message carrying the subscription's type:
+    published as `<type>.revocation`, so no consumer takes it for a follow."""
+    body = ('{"subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":'
+            '"authorization_revoked","type":"channel.follow","version":"2","cost":1}}')
+    answer = client.post("/webhooks/twitch", content=body,
+                         headers=twitch_headers(body, "revocation", message_id="r1"))
+    assert answer.status_code == 200, answer.text
+    follow = '{"subscription":{"id":"s2","type":"channel.follow"},"event":{"user_id":"1"}}'
+    assert client.post("/webhooks/twitch", content=follow,
+                       headers=twitch_headers(follow, "notification", "n1")).status_code == 200
+    types = [json.loads(r.value)["type"] for r in publisher.records if r.topic == "webhooks.twitch"]
+    assert types == ["twitch.channel.follow.revocation", "twitch.channel.follow"]
+
+
 def discord_headers(body: str) -> dict[str, str]:
     now = str(int(time.time()))
     return {"X-Signature-Ed25519": DISCORD_KEY.sign(f"{now}{body}".encode()).hex(),

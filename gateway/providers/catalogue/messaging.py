@@ -26,7 +26,9 @@ TWITCH = Preset(
                            ("timestamp", "Twitch-Eventsub-Message-Timestamp")),
                   timestamp="timestamp", timestamp_format="rfc3339"),
     tolerance_secs=600,  # Twitch: "older than 10 minutes"
+    # a `revocation` message (Twitch ended the subscription) is `<subscription type>.revocation`
     mapping=Mapping(type=("header:Twitch-Eventsub-Subscription-Type",),
+                    action="header:Twitch-Eventsub-Message-Type", usual_action="notification",
                     id=("header:Twitch-Eventsub-Message-Id",),
                     subject=("/event/broadcaster_user_id", "/subscription/id"),
                     time=("header:Twitch-Eventsub-Message-Timestamp",)),
