@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -21,15 +22,15 @@ from datetime import UTC, datetime
 import msgspec
 
 from gateway import envelope as wire
-from gateway import history
+from gateway import history, tokens
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
 from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
-from gateway.map import map_delivery
+from gateway.map import iso, map_delivery
 from gateway.metrics import Metrics
-from gateway.outcome import UNAVAILABLE, Result, accepted
+from gateway.outcome import UNAVAILABLE, Reply, Result, accepted
 from gateway.publish import (
     CONNECTING,
     Ack,
@@ -45,6 +46,8 @@ from gateway.rotation import Rotation
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
+
+log = logging.getLogger("gateway.pipeline")
 
 
 class Pipeline:
@@ -65,6 +68,7 @@ class Pipeline:
         self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
+        self._token_kept_at: dict[str, float] = {}  # source -> when its last token was kept
 
     @property
     def config(self) -> Config:
@@ -110,6 +114,10 @@ class Pipeline:
         if source is None:
             return self._failed(runtime, request, Reason.UNKNOWN_SOURCE, name, body)
         now = self.clock()
+        if source.unsigned_token is not None:
+            token = source.unsigned_token(request.headers, body)
+            if token is not None:
+                return await self._keep_token(runtime, request, source, token, body, now)
         verdict = source.verify(request.headers, body, now)
         if not verdict.ok:
             assert verdict.reason is not None
@@ -145,6 +153,28 @@ class Pipeline:
             self._note_duplicate(source, mapped, now, slot)
         # Published and spooled results name their provider already (the common case: no copy).
         return result if result.provider else msgspec.structs.replace(result, provider=source.provider)
+
+    async def _keep_token(self, runtime: Runtime, request: RequestInfo, source: Source,
+                          token: str, body: bytes, now: float) -> Result:
+        """An unsigned verification token (Notion's): kept for the operator, never published.
+        Anyone can send one, so it spends the sender's failure budget, and at most one a second
+        per source is written (a flood cannot push Notion's own out faster than that)."""
+        refused = runtime.limiter.failed(request.remote_addr)
+        if refused is not None:
+            return self.reject(request, Reason.RATE_LIMITED, source.name, body, wait=refused.wait,
+                               repeats=refused.repeats, runtime=runtime)
+        if now - self._token_kept_at.get(source.name, 0.0) < 1.0:
+            return self.reject(request, Reason.RATE_LIMITED, source.name, body, runtime=runtime)
+        self._token_kept_at[source.name] = now
+        at = iso(datetime.fromtimestamp(now, UTC))
+        await asyncio.to_thread(tokens.keep, self.config.storage.path, source.name, token,
+                                request.remote_addr, at)
+        log.warning("source %s: a verification token from %s was kept; see `webhook-gateway "
+                    "secrets tokens`", source.name, request.remote_addr,
+                    extra={"event": "verification_token_kept", "source": source.name,
+                           "remote_addr": request.remote_addr})
+        return Result(Outcome.IGNORED, reply=Reply(json={"status": "received"}),
+                      provider=source.provider)
 
     def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float,
                         slot: int | None) -> None:

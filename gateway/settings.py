@@ -52,6 +52,9 @@ SecretList = Annotated[
     BeforeValidator(lambda v: v if isinstance(v, list) else [v]),
     Field(min_length=1),
 ]
+# ... or none yet, where the provider hands the secret over first (Notion's verification token).
+OptionalSecrets = Annotated[
+    list[SecretValue], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]
 
 
 class Model(BaseModel):

@@ -31,6 +31,8 @@ class Source:
     # an authenticated endpoint handshake (Slack's url_verification) -> its JSON answer, else None
     handshake: Callable[[Headers, bytes], Reply | None] | None = None
     handshake_on_get: bool = False  # a GET is accepted, for the handshake only (Okta)
+    # an unsigned verification token (Notion's) -> kept for the operator, before verification
+    unsigned_token: Callable[[Headers, bytes], str | None] | None = None
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
     form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
 
@@ -62,6 +64,8 @@ def build_sources(config: Config) -> dict[str, Source]:
             ignores=partial(provider.ignores, cfg),
             handshake=partial(provider.handshake, cfg) if provider.handshake else None,
             handshake_on_get=provider.handshake_on_get,
+            unsigned_token=(partial(provider.unsigned_token, cfg) if provider.unsigned_token
+                            else None),
             batch=provider.batch,
             form=provider.form,
         )

@@ -6,6 +6,11 @@ never its value), when it last authenticated a request, from the running gateway
 Rotate without losing events: put the new secret first in the source's `secrets:` list, the old
 one after it (either matches), reload, switch the provider to the new secret, watch `secrets
 status` until the old slot stops matching, then remove the old one.
+
+`webhook-gateway secrets tokens --config FILE`: verification tokens a provider sent unsigned
+(Notion's, when a subscription is created), kept under `storage.path` with who sent them and when.
+Anyone can send one: pick the one from the provider's address and time, paste it into the
+provider's Verify dialog, then add it to the source's `secrets:` and reload.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from gateway import tokens
 from gateway.commands.events import add_connection, call
 from gateway.config import Config, load_config
 from gateway.rotation import credentials
@@ -65,6 +71,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="the admin API's answer, one per line")
     add_connection(status)
     status.set_defaults(run=run_status, url=None)
+    kept = actions.add_parser(
+        "tokens", help="verification tokens sent unsigned (Notion's), kept for you",
+        description="The verification tokens kept per source (the last 10, newest last), read "
+        "from storage.path on this host.")
+    kept.add_argument("--config", required=True, metavar="FILE", help="the gateway's config")
+    kept.add_argument("--source", help="only this source")
+    kept.add_argument("--json", action="store_true", help="one JSON object per token")
+    kept.set_defaults(run=run_tokens)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +115,23 @@ def run_status(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(source) + "\n")
         return 0
     print_status(sources, references(config), time.time())
+    return 0
+
+
+def run_tokens(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    storage = config.storage.path
+    found = [(name, entry) for name in tokens.sources(storage) if args.source in (None, name)
+             for entry in tokens.read(storage, name)]
+    if args.json:
+        for name, entry in found:
+            sys.stdout.write(json.dumps({"source": name, **entry}) + "\n")
+        return 0
+    if not found:
+        print(f"no verification token kept under {storage / tokens.DIRECTORY}")
+        return 0
+    for name, entry in found:
+        print(f"{name}\t{entry.get('at')}\tfrom {entry.get('from')}\t{entry.get('token')}")
     return 0
 
 

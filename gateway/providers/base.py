@@ -20,7 +20,8 @@ Payload = dict[str, Any]
 
 
 class CannotSign(GatewayError):
-    """`sign` cannot make a sample's signature (a public-key provider without a test key pair)."""
+    """`sign` cannot make a sample's signature (a public-key provider without a test key pair, a
+    Notion source without its token yet)."""
 
 
 class Fields(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.publish.Record
@@ -64,6 +65,9 @@ class Provider:
     # the handshake comes as an authenticated GET (Okta's one-time verification): the one
     # method besides POST a source accepts, and only for its handshake
     handshake_on_get: bool = False
+    # (source config, headers, body) -> a verification token sent unsigned before the provider has
+    # a secret (Notion), kept for the operator (gateway.tokens) instead of verified; else None
+    unsigned_token: Callable[[Any, Headers, bytes], str | None] | None = None
     # (source config, sample body, now) -> the body with its signature inside it, for providers
     # that sign there (Adyen, Mailgun); `sign` then adds the headers, if any
     sign_body: Callable[[Any, bytes, float], bytes] | None = None

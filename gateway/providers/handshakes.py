@@ -85,3 +85,19 @@ def discord(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     payload = _object(body)
     kind = payload.get("type") if payload is not None else None
     return Reply() if type(kind) is int and kind == 0 else None
+
+
+def notion_token(cfg: Any, headers: Headers, body: bytes) -> str | None:
+    """Notion's one-time subscription check, before verification: an unsigned POST whose body is
+    exactly `{"verification_token": "<text>"}` (and no `X-Notion-Signature`). The token is what
+    the operator pastes into Notion, then configures as the secret (gateway.tokens)."""
+    if b"verification_token" not in body or "x-notion-signature" in headers or len(body) > 1024:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or list(payload) != ["verification_token"]:
+        return None
+    token = payload["verification_token"]
+    return token if isinstance(token, str) and 0 < len(token) <= 256 else None

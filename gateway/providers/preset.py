@@ -26,8 +26,8 @@ from pydantic import Field, create_model, field_validator
 from gateway.headers import Headers
 from gateway.outcome import Reply
 from gateway.providers import generic
-from gateway.providers.base import Extract, Fields, Payload, Provider, text
-from gateway.settings import SecretValue, SignedSourceConfig
+from gateway.providers.base import CannotSign, Extract, Fields, Payload, Provider, text
+from gateway.settings import OptionalSecrets, SecretValue, SignedSourceConfig
 from gateway.verify import Verifier, credentials, guarded
 from gateway.verify.hmac import HmacSpec, check_tolerance, whsec_key
 
@@ -140,6 +140,9 @@ class Preset:
     scheme: str = ""  # the authscheme on the envelope; default from the kind of check
     handshake: Callable[[Any, Headers, bytes], Reply | None] | None = None
     handshake_on_get: bool = False  # it comes as a GET (Okta)
+    # a verification token sent unsigned (Notion): kept for the operator; with it, `secrets:` may
+    # be empty until the token is known (gateway.tokens)
+    unsigned_token: Callable[[Any, Headers, bytes], str | None] | None = None
     handshake_doc: str = ""  # what the handshake is, for the catalogue table
     checked: str = ""  # how the preset was checked: the SDK, or the documented vector
     extra: dict[str, Any] = field(default_factory=dict)  # payload-independent notes for docs
@@ -171,6 +174,8 @@ def config_model(preset: Preset) -> type[SignedSourceConfig]:
         options["username"] = (str, ...)
     if preset.verifier is not None:  # public-key schemes: `send` needs a test key pair's private key
         options["sample_signing_key"] = (SecretValue | None, None)
+    if preset.unsigned_token is not None:  # no secret until the operator has the token (Notion)
+        options["secrets"] = (OptionalSecrets, Field(default_factory=list))
     model = create_model(
         f"{preset.name.title().replace('-', '')}Config",
         __base__=SignedSourceConfig,
@@ -245,6 +250,8 @@ def signer(preset: Preset) -> Callable[[Any, bytes, float], dict[str, str]]:
     def sign(cfg: Any, body: bytes, now: float) -> dict[str, str]:
         if preset.signer is not None:
             return preset.signer(cfg, body, now)
+        if not cfg.secrets:
+            raise CannotSign(f"no secret configured yet to sign a {preset.title} sample with")
         secret = cfg.secrets[0].reveal().decode("latin-1")
         if preset.token is not None:
             scheme = f"{preset.token_scheme} " if preset.token_scheme else ""
@@ -310,6 +317,7 @@ def provider(preset: Preset) -> Provider:
         credential_headers=lambda cfg: credential_headers(preset),
         handshake=preset.handshake,
         handshake_on_get=preset.handshake_on_get,
+        unsigned_token=preset.unsigned_token,
         batch=preset.batch,
         form=preset.form,
         sign_body=preset.body_signer,

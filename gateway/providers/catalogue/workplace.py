@@ -177,7 +177,9 @@ NOTION = Preset(
         '"subscription_id":"$UUID","integration_id":"$UUID","type":"page.created","authors":'
         '[{"id":"$UUID","type":"person"}],"attempt_number":1,"entity":{"id":"$UUID","type":"page"},'
         '"data":{"parent":{"id":"$UUID","type":"space"}}}')},
-    handshake_doc="one-time verification_token POST: not answered (see the notes)",
+    unsigned_token=handshakes.notion_token,
+    handshake_doc="one-time `verification_token` POST (unsigned): answered 200, the token kept "
+                  "for `secrets tokens`",
     checked="@notionhq/client 5.26.0 (npm) signWebhookPayload and verifyWebhookSignature",
 )
 
