@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from uuid import uuid4
 
+import jsonschema
 import msgspec
 import pytest
 from starlette.testclient import TestClient
@@ -20,6 +21,7 @@ from gateway.providers import REGISTRY
 from tests.helpers import read_topic
 
 pytestmark = pytest.mark.kafka
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "providers"
 
 SOURCES = {
     "contacts": {"provider": "standard-webhooks", "header_prefix": "svix-",
@@ -84,3 +86,38 @@ def test_each_new_provider_publishes_one_envelope_and_github_ping_none(
         assert record.key == (event.subject or event.id).encode()
     contact = json.loads(answers["contacts"][1])
     assert json.loads(by_topic[topics["contacts"]][0].value)["subject"] == contact["data"]["id"]
+
+
+def test_every_preset_sample_reaches_its_topic_as_the_published_schema_says(
+        broker: Broker, tmp_path: Path) -> None:
+    """The catalogue end to end: each preset's samples, signed as `webhook-gateway send` signs
+    them, posted over HTTP and read back from the broker: one envelope each, of the sample's type,
+    whose data validates against schemas/providers/<preset>.schema.json."""
+    from gateway.commands import send
+    from gateway.providers.catalogue import PRESETS
+    from tests.unit.test_providers_preset import source_config
+
+    prefix = f"t{uuid4().hex[:8]}"
+    cfg = parse_config({"kafka": {"bootstrap_servers": [broker.bootstrap], "topic_prefix": prefix},
+                        "storage": {"path": str(tmp_path)},
+                        "sources": {p.name: source_config(p.name) for p in PRESETS}})
+    sent: dict[tuple[str, str], str] = {}  # (source, envelope id) -> expected type
+    with TestClient(create_app(cfg)) as client:
+        connected(client)
+        for preset in PRESETS:
+            for event in preset.samples:
+                now = time.time()
+                body, headers = send.build(cfg, preset.name, event, now)
+                answer = client.post(f"/webhooks/{preset.name}", content=body, headers=headers,
+                                     params=headers.pop(":query", None))
+                assert answer.status_code == 200, (preset.name, event, answer.text)
+                sent[(f"/webhooks/{preset.name}", answer.json()["id"])] = f"{preset.name}.{event}"
+    records = read_topic(broker.bootstrap, sorted({f"{prefix}.{p.name}" for p in PRESETS}))
+    got = {}
+    for record in records:
+        envelope = msgspec.json.decode(record.value, type=Envelope)
+        got[(envelope.source, envelope.id)] = envelope.type
+        schema = json.loads((SCHEMAS / f"{envelope.provider}.schema.json").read_text())
+        jsonschema.validate(json.loads(bytes(envelope.data)), schema)
+        assert record.topic == f"{prefix}.{envelope.provider}"
+    assert got == sent, "each sample exactly once, as its own type"
