@@ -114,10 +114,10 @@ class Pipeline:
         if source is None:
             return self._failed(runtime, request, Reason.UNKNOWN_SOURCE, name, body)
         now = self.clock()
-        if source.unsigned_token is not None:
-            token = source.unsigned_token(request.headers, body)
-            if token is not None:
-                return await self._keep_token(runtime, request, source, token, body, now)
+        if source.proof is not None or source.unsigned_token is not None:
+            early = await self._unsigned(runtime, request, source, body, now)
+            if early is not None:
+                return early
         verdict = source.verify(request.headers, body, now)
         if not verdict.ok:
             assert verdict.reason is not None
@@ -154,15 +154,25 @@ class Pipeline:
         # Published and spooled results name their provider already (the common case: no copy).
         return result if result.provider else msgspec.structs.replace(result, provider=source.provider)
 
-    async def _keep_token(self, runtime: Runtime, request: RequestInfo, source: Source,
-                          token: str, body: bytes, now: float) -> Result:
-        """An unsigned verification token (Notion's): kept for the operator, never published.
-        Anyone can send one, so it spends the sender's failure budget, and at most one a second
-        per source is written (a flood cannot push Notion's own out faster than that)."""
+    async def _unsigned(self, runtime: Runtime, request: RequestInfo, source: Source,
+                        body: bytes, now: float) -> Result | None:
+        """A provider's check that comes unsigned, answered before verification: X's CRC (the
+        answer proves we hold the secret) or Notion's verification token (kept for the operator,
+        never published). Anyone can send either, so each spends the sender's failure budget; at
+        most one token a second per source is written (a flood cannot push Notion's own out
+        faster). None: not such a request, verify it."""
+        reply = source.proof(request.headers, body) if source.proof is not None else None
+        token = (source.unsigned_token(request.headers, body)
+                 if reply is None and source.unsigned_token is not None else None)
+        if reply is None and token is None:
+            return None
         refused = runtime.limiter.failed(request.remote_addr)
         if refused is not None:
             return self.reject(request, Reason.RATE_LIMITED, source.name, body, wait=refused.wait,
                                repeats=refused.repeats, runtime=runtime)
+        if reply is not None:
+            return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
+        assert token is not None
         if now - self._token_kept_at.get(source.name, 0.0) < 1.0:
             return self.reject(request, Reason.RATE_LIMITED, source.name, body, runtime=runtime)
         self._token_kept_at[source.name] = now

@@ -33,6 +33,7 @@ class Source:
     handshake_on_get: bool = False  # a GET is accepted, for the handshake only (Okta)
     # an unsigned verification token (Notion's) -> kept for the operator, before verification
     unsigned_token: Callable[[Headers, bytes], str | None] | None = None
+    proof: Callable[[Headers, bytes], Reply | None] | None = None  # X's CRC, before verification
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
     form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
 
@@ -66,6 +67,7 @@ def build_sources(config: Config) -> dict[str, Source]:
             handshake_on_get=provider.handshake_on_get,
             unsigned_token=(partial(provider.unsigned_token, cfg) if provider.unsigned_token
                             else None),
+            proof=partial(provider.proof, cfg) if provider.proof else None,
             batch=provider.batch,
             form=provider.form,
         )

@@ -68,6 +68,9 @@ class Provider:
     # (source config, headers, body) -> a verification token sent unsigned before the provider has
     # a secret (Notion), kept for the operator (gateway.tokens) instead of verified; else None
     unsigned_token: Callable[[Any, Headers, bytes], str | None] | None = None
+    # (source config, headers, body) -> the answer to an unsigned check whose answer itself proves
+    # the endpoint holds the secret (X's CRC), given before verification; else None
+    proof: Callable[[Any, Headers, bytes], Reply | None] | None = None
     # (source config, sample body, now) -> the body with its signature inside it, for providers
     # that sign there (Adyen, Mailgun); `sign` then adds the headers, if any
     sign_body: Callable[[Any, bytes, float], bytes] | None = None

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qs
 
-from gateway.headers import Headers
+from gateway.headers import QUERY, Headers
 from gateway.outcome import Reply
+from gateway.verify import twitter
 
 
 def _object(body: bytes) -> dict[str, Any] | None:
@@ -101,3 +104,20 @@ def notion_token(cfg: Any, headers: Headers, body: bytes) -> str | None:
         return None
     token = payload["verification_token"]
     return token if isinstance(token, str) and 0 < len(token) <= 256 else None
+
+
+_CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~-]{1,256}")
+
+
+def twitter_crc(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
+    """X's Challenge-Response Check, answered without a signature (it has none): a GET with one
+    `crc_token`, answered `{"response_token": "sha256=<base64 HMAC-SHA256 of the token>"}` under
+    the consumer secret (the first). Only a token's alphabet is signed, never a `{`: see
+    gateway.verify.twitter for why (a signing oracle)."""
+    query = headers.get(QUERY)
+    if body or not query or not cfg.secrets:
+        return None
+    tokens = parse_qs(query, keep_blank_values=True).get("crc_token")
+    if tokens is None or len(tokens) != 1 or not _CRC_TOKEN.fullmatch(tokens[0]):
+        return None
+    return Reply(json={"response_token": twitter.sign(cfg.secrets[0].reveal(), tokens[0].encode())})

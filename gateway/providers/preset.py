@@ -143,6 +143,7 @@ class Preset:
     # a verification token sent unsigned (Notion): kept for the operator; with it, `secrets:` may
     # be empty until the token is known (gateway.tokens)
     unsigned_token: Callable[[Any, Headers, bytes], str | None] | None = None
+    proof: Callable[[Any, Headers, bytes], Reply | None] | None = None  # X's CRC (unsigned)
     handshake_doc: str = ""  # what the handshake is, for the catalogue table
     checked: str = ""  # how the preset was checked: the SDK, or the documented vector
     extra: dict[str, Any] = field(default_factory=dict)  # payload-independent notes for docs
@@ -318,6 +319,7 @@ def provider(preset: Preset) -> Provider:
         handshake=preset.handshake,
         handshake_on_get=preset.handshake_on_get,
         unsigned_token=preset.unsigned_token,
+        proof=preset.proof,
         batch=preset.batch,
         form=preset.form,
         sign_body=preset.body_signer,

@@ -153,6 +153,7 @@ def client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[TestClient]:
         "xero": {"provider": "xero", "secrets": [SECRET]},
         "okta": {"provider": "okta", "secrets": [SECRET]},
         "twitch": {"provider": "twitch", "secrets": [SECRET]},
+        "twitter": {"provider": "twitter", "secrets": [SECRET]},
         "discord": {"provider": "discord", "secrets": [DISCORD_KEY.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()]},
     }})
@@ -263,6 +264,32 @@ def test_twitch_revocation_is_published_as_such_not_as_the_event(
                        headers=twitch_headers(follow, "notification", "n1")).status_code == 200
     types = [json.loads(r.value)["type"] for r in publisher.records if r.topic == "webhooks.twitch"]
     assert types == ["twitch.channel.follow.revocation", "twitch.channel.follow"]
+
+
+def test_twitter_crc_is_answered_unsigned_and_cannot_sign_a_delivery(
+        client: TestClient, publisher: MemoryPublisher) -> None:
+    """X's CRC: a GET with `crc_token`, answered with the token's base64 HMAC-SHA256 under the
+    consumer secret (X's recipe). The answer signs what a stranger chose, with the key deliveries
+    are signed with: using it as a delivery's signature is refused, and so is a token with `{`."""
+    token = "Yzc1ZmE4MzQtZDk2NC00ZjY2LWE1ZTYtOWEzZTRhNDI2MTE5"
+    answer = client.get("/webhooks/twitter", params={"crc_token": token})
+    expected = "sha256=" + base64.b64encode(hmac.new(SECRET.encode(), token.encode(),
+                                                     hashlib.sha256).digest()).decode()
+    assert (answer.status_code, answer.json()) == (200, {"response_token": expected})
+    oracle = client.post("/webhooks/twitter", content=token,
+                         headers={"x-twitter-webhooks-signature": expected})
+    assert oracle.status_code == 401
+    body = '{"for_user_id":"1","tweet_create_events":[{"id_str":"9"}]}'
+    assert client.get("/webhooks/twitter", params={"crc_token": body}).status_code == 401
+    assert client.get("/webhooks/twitter").status_code == 401
+    assert not [r for r in publisher.records if r.topic == "webhooks.twitter"]
+    signature = "sha256=" + base64.b64encode(hmac.new(SECRET.encode(), body.encode(),
+                                                      hashlib.sha256).digest()).decode()
+    event = client.post("/webhooks/twitter", content=body,
+                        headers={"x-twitter-webhooks-signature": signature})
+    assert event.status_code == 200, event.text
+    [record] = [r for r in publisher.records if r.topic == "webhooks.twitter"]
+    assert json.loads(record.value)["type"] == "twitter.tweet_create"
 
 
 def discord_headers(body: str) -> dict[str, str]:

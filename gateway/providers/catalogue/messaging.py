@@ -9,12 +9,14 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from gateway.headers import Headers
 from gateway.providers import handshakes
-from gateway.providers.base import CannotSign
+from gateway.providers.base import CannotSign, Fields, Payload, text
 from gateway.providers.preset import Mapping, Preset, sample
 from gateway.verify import Verifier
 from gateway.verify import ecdsa as ecdsa_scheme
 from gateway.verify import ed25519 as ed25519_scheme
+from gateway.verify import twitter as twitter_scheme
 from gateway.verify.hmac import HmacSpec
 
 TWITCH = Preset(
@@ -197,4 +199,38 @@ SENDGRID = Preset(
     checked="sendgrid (Twilio SendGrid's Python library) EventWebhook.verify_signature",
 )
 
-PRESETS = (TWITCH, POSTMARK, SEGMENT, CUSTOMERIO, CLERK, RESEND, DISCORD, SENDGRID)
+
+def _twitter_extract(payload: Payload, headers: Headers) -> Fields:
+    """An Account Activity delivery names its kind by its one `*_events` key
+    (`tweet_create_events`: `tweet_create`), for the user in `for_user_id`."""
+    kind = next((key[:-len("_events")] for key in payload if key.endswith("_events")
+                 and len(key) > len("_events")), None)
+    events = payload.get(f"{kind}_events") if kind else None
+    first = events[0] if isinstance(events, list) and events else None
+    stamp = first.get("timestamp_ms") if isinstance(first, dict) else None
+    return Fields(type=kind, subject=text(payload, "for_user_id"),
+                  time=int(stamp) if isinstance(stamp, str) and stamp.isdigit() else None)
+
+
+def _twitter_sign(cfg: Any, body: bytes, now: float) -> dict[str, str]:
+    return {"x-twitter-webhooks-signature": twitter_scheme.sign(cfg.secrets[0].reveal(), body)}
+
+
+TWITTER = Preset(
+    name="twitter", title="X (Twitter) Account Activity API",
+    docs="https://docs.x.com/x-api/enterprise-gnip-2.0/fundamentals/account-activity#securing-"
+         "webhooks",
+    verifier=lambda cfg: twitter_scheme.verifier([s.reveal() for s in cfg.secrets]),
+    signer=_twitter_sign, scheme="hmac-sha256", extract=_twitter_extract,
+    mapping=Mapping(),  # `extract` above: the kind is a key's name, not a value
+    handshake_on_get=True, proof=handshakes.twitter_crc,
+    handshake_doc="CRC (GET with `crc_token`, unsigned): answers its `response_token`",
+    samples={"tweet_create": sample(
+        '{"for_user_id":"2244994945","tweet_create_events":[{"created_at":"Mon Dec 07 10:00:00 '
+        '+0000 2026","id_str":"$NOW","text":"hello @XDevelopers","user":{"id_str":"6253282",'
+        '"screen_name":"XDevelopers"},"timestamp_ms":"$NOW_MS"}]}')},
+    checked="signed independently (`sha256=` base64 HMAC-SHA256 of the body); the CRC answer "
+            "computed independently over HTTP, X's documented recipe",
+)
+
+PRESETS = (TWITCH, POSTMARK, SEGMENT, CUSTOMERIO, CLERK, RESEND, DISCORD, SENDGRID, TWITTER)
