@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from gateway.config import Config
 from gateway.dedupe import Key
 from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
-from gateway.map import iso, map_delivery
+from gateway.map import map_delivery
 from gateway.metrics import Metrics
 from gateway.outcome import UNAVAILABLE, Reply, Result, accepted
 from gateway.publish import (
@@ -46,8 +45,6 @@ from gateway.rotation import Rotation
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
-
-log = logging.getLogger("gateway.pipeline")
 
 
 class Pipeline:
@@ -68,7 +65,7 @@ class Pipeline:
         self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
-        self._token_kept_at: dict[str, float] = {}  # source -> when its last token was kept
+        self.tokens = tokens.Keeper(config.storage.path)  # unsigned verification tokens (Notion)
 
     @property
     def config(self) -> Config:
@@ -158,9 +155,8 @@ class Pipeline:
                         body: bytes, now: float) -> Result | None:
         """A provider's check that comes unsigned, answered before verification: X's CRC (the
         answer proves we hold the secret) or Notion's verification token (kept for the operator,
-        never published). Anyone can send either, so each spends the sender's failure budget; at
-        most one token a second per source is written (a flood cannot push Notion's own out
-        faster). None: not such a request, verify it."""
+        never published, gateway.tokens). Anyone can send either, so each spends the sender's
+        failure budget. None: not such a request, verify it."""
         reply = source.proof(request.headers, body) if source.proof is not None else None
         token = (source.unsigned_token(request.headers, body)
                  if reply is None and source.unsigned_token is not None else None)
@@ -173,16 +169,8 @@ class Pipeline:
         if reply is not None:
             return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
         assert token is not None
-        if now - self._token_kept_at.get(source.name, 0.0) < 1.0:
+        if not await self.tokens.keep(source.name, token, request.remote_addr, now):
             return self.reject(request, Reason.RATE_LIMITED, source.name, body, runtime=runtime)
-        self._token_kept_at[source.name] = now
-        at = iso(datetime.fromtimestamp(now, UTC))
-        await asyncio.to_thread(tokens.keep, self.config.storage.path, source.name, token,
-                                request.remote_addr, at)
-        log.warning("source %s: a verification token from %s was kept; see `webhook-gateway "
-                    "secrets tokens`", source.name, request.remote_addr,
-                    extra={"event": "verification_token_kept", "source": source.name,
-                           "remote_addr": request.remote_addr})
         return Result(Outcome.IGNORED, reply=Reply(json={"status": "received"}),
                       provider=source.provider)
 

@@ -10,11 +10,16 @@ the operator (`webhook-gateway secrets tokens`). The file is the operator's only
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("gateway.tokens")
 
 KEEP = 10  # per source: a stranger's posts cannot push Notion's out faster than the failure budget
 DIRECTORY = "verification-tokens"
@@ -51,3 +56,25 @@ def sources(storage: Path) -> list[str]:
     """The sources that have kept tokens."""
     folder = storage / DIRECTORY
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+class Keeper:
+    """Keeps tokens as they arrive, at most one a second per source: a stranger's flood cannot
+    push the provider's own out faster than that (nor make the loop wait on the disk)."""
+
+    def __init__(self, storage: Path) -> None:
+        self.storage = storage
+        self._kept_at: dict[str, float] = {}
+
+    async def keep(self, source: str, token: str, sender: str | None, now: float) -> bool:
+        """False (nothing written) when this source's last token was kept under a second ago."""
+        if now - self._kept_at.get(source, 0.0) < 1.0:
+            return False
+        self._kept_at[source] = now
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now % 1 * 1000)
+        await asyncio.to_thread(keep, self.storage, source, token, sender, at)
+        log.warning("source %s: a verification token from %s was kept; see `webhook-gateway "
+                    "secrets tokens`", source, sender, extra={
+                        "event": "verification_token_kept", "source": source,
+                        "remote_addr": sender})
+        return True
