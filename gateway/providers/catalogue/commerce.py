@@ -47,7 +47,8 @@ SQUARE = Preset(
         '"object":{"payment":{"id":"KkAkhdMsgzn59SM8A89WgKwekxLZY","status":"COMPLETED",'
         '"amount_money":{"amount":100,"currency":"USD"}}}}}',
         Square_Environment="Sandbox")},
-    checked="squareup (Square's Python SDK) WebhooksHelper.verify_signature",
+    checked="squareup 46.0.0.20260916 (Square's Python SDK) "
+            "square.utils.webhooks_helper.verify_signature",
 )
 
 PADDLE = Preset(
@@ -63,7 +64,8 @@ PADDLE = Preset(
         '{"event_id":"evt_$ID","event_type":"transaction.completed","occurred_at":"$NOW_ISO",'
         '"notification_id":"ntf_$ID","data":{"id":"txn_$ID","status":"completed",'
         '"customer_id":"ctm_01hv6y1jedq4p1n0yqn5ba3ky4","currency_code":"USD"}}')},
-    checked="paddle-python-sdk (Paddle's Python SDK) Notifications Verifier",
+    checked="paddle-python-sdk 1.16.1 (Paddle's Python SDK) PaddleSignature signs and "
+            "Notifications Verifier verifies",
 )
 
 LEMON_SQUEEZY = Preset(
@@ -107,7 +109,7 @@ RAZORPAY = Preset(
         '"contains":["payment"],"payload":{"payment":{"entity":{"id":"pay_$ID","entity":"payment",'
         '"amount":50000,"currency":"INR","status":"captured","order_id":"order_$ID"}}},'
         '"created_at":$NOW}', X_Razorpay_Event_Id="$ID")},
-    checked="razorpay (Razorpay's Python SDK) Utility.verify_webhook_signature",
+    checked="razorpay 2.0.1 (Razorpay's Python SDK) Utility.verify_webhook_signature",
 )
 
 CHECKOUT = Preset(

@@ -99,8 +99,8 @@ LINEAR = Preset(
         '"createdAt":"$NOW_ISO","organizationId":"$UUID","webhookTimestamp":$NOW_MS,'
         '"webhookId":"$UUID"}',
         Linear_Delivery="$UUID", Linear_Event="Issue")},
-    checked="@linear/sdk 98.0.0 (npm) LinearWebhookClient.verify: both accept it, and both "
-            "refuse a body whose webhookTimestamp is over a minute old",
+    checked="@linear/sdk 98.0.0 (npm) LinearWebhookClient.verify and the gateway accept the "
+            "same signatures, and both refuse a body whose webhookTimestamp is over a minute old",
 )
 
 PAGERDUTY = Preset(

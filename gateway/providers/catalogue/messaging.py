@@ -117,7 +117,7 @@ CLERK = _standard(
         '"id":"idn_$ID"}]},"event_attributes":{"http_request":{"client_ip":"0.0.0.0",'
         '"user_agent":"Mozilla/5.0"}},"instance_id":"ins_$ID","object":"event","timestamp":$NOW_MS,'
         '"type":"user.created"}')},
-    "svix (Svix's Python library) Webhook.sign and standardwebhooks Webhook.sign")
+    "svix 2.9.1 (Svix's Python library) Webhook.sign and standardwebhooks 1.3.0 Webhook.sign")
 
 RESEND = _standard(
     "resend", "Resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests",
@@ -126,7 +126,7 @@ RESEND = _standard(
         '{"type":"email.delivered","created_at":"$NOW_ISO","data":{"created_at":"$NOW_ISO",'
         '"email_id":"$UUID","from":"Acme <onboarding@resend.dev>","to":["delivered@resend.dev"],'
         '"subject":"Sending this example"}}')},
-    "svix (Svix's Python library) Webhook.sign and standardwebhooks Webhook.sign")
+    "svix 2.9.1 (Svix's Python library) Webhook.sign and standardwebhooks 1.3.0 Webhook.sign")
 
 
 def _asymmetric(keys_of: Any, build: Any) -> Any:
@@ -176,7 +176,7 @@ DISCORD = Preset(
         '"APPLICATION_AUTHORIZED","timestamp":"$NOW_ISO","data":{"integration_type":0,"scopes":'
         '["applications.commands"],"user":{"id":"$NOW","username":"discord"}}}}')},
     handshake=handshakes.discord, handshake_doc="PING (`type: 0`): answered 204, no body",
-    checked="discord-interactions (Discord's Python library) verify_key",
+    checked="discord-interactions 0.4.0 (Discord's Python library) verify_key",
 )
 
 SENDGRID = Preset(
@@ -196,7 +196,7 @@ SENDGRID = Preset(
         'ismtpd-555>","event":"delivered","category":"cat facts","sg_event_id":"$ID",'
         '"sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","response":'
         '"250 OK"}]')},
-    checked="sendgrid (Twilio SendGrid's Python library) EventWebhook.verify_signature",
+    checked="sendgrid 6.12.5 (Twilio SendGrid's Python library) EventWebhook.verify_signature",
 )
 
 

@@ -78,7 +78,8 @@ TWILIO = Preset(
             "&CallStatus=completed&Duration=1&CallDuration=12&AccountSid=AC$ID$ID"
             "&From=%2B15558675310&ApiVersion=2010-04-01&SequenceNumber=0"),
     },
-    checked="twilio (Twilio's Python library) RequestValidator.compute_signature and validate",
+    checked="twilio 9.13.0 (Twilio's Python library) RequestValidator.compute_signature and "
+            "validate",
 )
 
 
@@ -136,7 +137,7 @@ def _adyen_sign(cfg: Any, body: bytes, now: float) -> dict[str, str]:
 
 
 ADYEN = Preset(
-    name="adyen", title="Adyen (standard webhooks)",
+    name="adyen", title="Adyen (HMAC webhooks)",
     docs="https://docs.adyen.com/development-resources/webhooks/verify-hmac-signatures",
     verifier=_adyen_verifier, secret_check=adyen_scheme.hmac_key, signer=_adyen_sign,
     body_signer=_adyen_sign_body, scheme="hmac-sha256", extract=_adyen_extract,
@@ -151,7 +152,7 @@ ADYEN = Preset(
         '"merchantReference":"order-$NOW","operations":["CANCEL","CAPTURE","REFUND"],'
         '"paymentMethod":"visa","pspReference":"$ID","reason":"058679:0004:03/2030",'
         '"success":"true"}}]}')},
-    checked="Adyen (Adyen's Python library) util.generate_notification_sig and "
+    checked="Adyen 16.0.0 (Adyen's Python library) util.generate_notification_sig and "
             "is_valid_hmac_notification",
 )
 
@@ -191,7 +192,7 @@ MAILGUN = Preset(
         '"storage":{"url":"https://se.api.mailgun.net/v3/domains/sandbox.mailgun.org/messages/'
         'message_key","key":"message_key"},"campaigns":[],"tags":["my_tag_1"],'
         '"user-variables":{"my_var_1":"Mailgun Variable #1"}}}')},
-    checked="mailgun (Mailgun's Python library) SecurityGuard.verify_webhook",
+    checked="mailgun 1.10.0 (Mailgun's Python library) SecurityGuard.verify_webhook",
 )
 
 PRESETS = (TWILIO, ADYEN, MAILGUN)

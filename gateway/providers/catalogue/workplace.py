@@ -21,7 +21,8 @@ SLACK = Preset(
         'be?","ts":"$NOW.000200","channel":"C123ABC456","event_ts":"$NOW.000200"},"type":'
         '"event_callback","event_id":"Ev$ID","event_time":$NOW}')},
     handshake=handshakes.slack, handshake_doc="`url_verification`: answers the challenge",
-    checked="slack_sdk SignatureVerifier (generate_signature and is_valid)",
+    checked="slack-sdk 3.48.0 (Slack's Python SDK) SignatureVerifier generate_signature and "
+            "is_valid",
 )
 
 ZOOM = Preset(
@@ -116,7 +117,7 @@ HUBSPOT = Preset(
         '[{"eventId":$NOW,"subscriptionId":12345,"portalId":62515,"appId":54321,"occurredAt":'
         '$NOW_MS,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":123,'
         '"changeSource":"CRM","propertyName":"email","propertyValue":"sample@example.com"}]')},
-    checked="hubspot-api-client Signature.is_valid (v3)",
+    checked="hubspot-api-client 12.0.0 (HubSpot's Python library) Signature.get_signature (v3)",
 )
 
 OKTA = Preset(
