@@ -16,11 +16,17 @@ import msgspec
 
 from gateway.errors import GatewayError
 
-
 # The values built per webhook (here and in gateway.pipeline, gateway.history, gateway.verify,
 # gateway.audit, gateway.providers.base) are frozen msgspec Structs, not frozen dataclasses: a
 # frozen dataclass sets each field through object.__setattr__ (Row's 11 fields: 1.9 us against
 # 0.1 us). gc=False: they hold no cycles, and the collector need not track them.
+# Both clients' delivery timeout: longer than a leader change (Kafka notices a dead broker within
+# broker.session.timeout.ms, 9 s by default), so the idempotent producer's retries reach the new
+# leader, which acknowledges a record it already holds instead of the gateway re-sending it
+# (gateway/publish/kafka.py; tests/integration/test_kafka_faults.py, for each client).
+DELIVERY_TIMEOUT_MS = 30_000
+
+
 class Record(msgspec.Struct, frozen=True, gc=False):
     topic: str
     key: bytes

@@ -10,7 +10,11 @@ How it keeps the Publisher contract:
   on the event loop itself: no sender thread, no hop;
 - delivery reports are served by one poll thread and bridged into asyncio with
   call_soon_threadsafe; every report arrives within `message.timeout.ms` (the delivery timeout);
-- acks=all and idempotence as for kafka-python; a fatal error (the idempotent producer lost its
+- acks=all and idempotence as for kafka-python, and the same 30 s delivery timeout: it outlasts a
+  leader change (gateway/publish/kafka.py says why), so a record the killed leader had already
+  replicated is retried to the new leader, which acknowledges it without writing it twice, rather
+  than expired, spooled and published again;
+- a fatal error (the idempotent producer lost its
   producer-id state, e.g. a broker that restarted empty) replaces the producer, while publish()
   answers Unavailable so the spool keeps the events;
 - `connected` turns true once a metadata request succeeded or a record was acknowledged, false
@@ -29,6 +33,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from gateway.publish import (
+    DELIVERY_TIMEOUT_MS,
     Ack,
     Answer,
     FirstAttempt,
@@ -76,7 +81,7 @@ def librdkafka_config(bootstrap_servers: list[str], options: dict[str, Any],
         "linger.ms": 5,
         "message.max.bytes": max_record_bytes + 64 * 1024,
         "request.timeout.ms": 5000,
-        "delivery.timeout.ms": 10_000,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
         "reconnect.backoff.max.ms": 2000,
         # murmur2 of the key, as kafka-python (gateway.publish.kafka_partitioner) and the Java
         # client: a key keeps its partition, and its order, when the gateway changes client

@@ -46,6 +46,7 @@ from kafka import KafkaProducer
 from kafka import errors as kafka_errors
 
 from gateway.publish import (
+    DELIVERY_TIMEOUT_MS,
     Ack,
     Answer,
     FirstAttempt,
@@ -62,7 +63,6 @@ log = logging.getLogger("gateway.kafka")
 
 PRODUCER_OPTIONS = frozenset(KafkaProducer.DEFAULT_CONFIG)
 WARM_SECS = 5.0
-DELIVERY_TIMEOUT_MS = 30_000  # longer than a leader change; see the module docstring
 # How often a connected publisher checks that a bootstrap server still accepts connections: a
 # broker that died is known (and reported by /readyz) within about this, not at the next timeout.
 WATCH_SECS = 1.0

@@ -155,9 +155,11 @@ def order_broken(records: list[dict[str, Any]]) -> list[str]:
     return [key for key, values in seqs.items() if values != sorted(values)]
 
 
-def gateway_for(root: Path, bootstrap: str) -> tuple[GatewayProcess, Config, str]:
+def gateway_for(root: Path, bootstrap: str, client: str = "kafka-python"
+                ) -> tuple[GatewayProcess, Config, str]:
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    data = config_dict(root / "state", bootstrap, topic_prefix=prefix, ack_timeout_ms=1000)
+    data = config_dict(root / "state", bootstrap, topic_prefix=prefix, ack_timeout_ms=1000,
+                       client=client)
     data["kafka"]["bootstrap_servers"] = bootstrap.split(",")
     data["limits"] = {"rate_limit": {"per_client": None}}  # one client sends it all
     return GatewayProcess(write_config(root / "gateway.yaml", data)), parse_config(data), prefix
@@ -270,8 +272,12 @@ def in_sync(bootstrap: str, topic: str) -> dict[int, list[int]]:
     return {p["partition_index"]: sorted(p["isr_nodes"]) for p in described[0]["partitions"]}
 
 
-def test_leader_killed_then_too_few_replicas_every_2xx_once_in_order(cluster: Cluster, tmp_path: Path) -> None:
-    gateway, cfg, prefix = gateway_for(tmp_path, cluster.bootstrap)
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+def test_leader_killed_then_too_few_replicas_every_2xx_once_in_order(
+        cluster: Cluster, tmp_path: Path, client: str) -> None:
+    """For both clients: the partition leader SIGKILLed under traffic, then a second broker
+    stopped (under min.insync.replicas), then both back: every 2xx once, in per-key order."""
+    gateway, cfg, prefix = gateway_for(tmp_path, cluster.bootstrap, client)
     topic = f"{prefix}.iof"
     assert main(["topics", "create", "--config", str(gateway.config_path), "--partitions", "3",
                  "--replication-factor", "3"]) == 0
@@ -308,7 +314,7 @@ def test_leader_killed_then_too_few_replicas_every_2xx_once_in_order(cluster: Cl
 
     seen = count(failover, after_failover)
     seen["producer recreated"] = recreated
-    print(f"leader SIGKILL on {cluster.name} x3: {seen}")
+    print(f"leader SIGKILL on {cluster.name} x3, {client}: {seen}")
     assert seen["5xx"] == 0 and seen["2xx"] == seen["sent"], seen
     assert seen["lost"] == 0 and seen["duplicated"] == 0 and seen["records"] == seen["2xx"], seen
     assert not order_broken(after_failover), f"per-key order broken for {order_broken(after_failover)}: {seen}"
