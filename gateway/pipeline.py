@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from gateway import envelope as wire
-from gateway import history, tokens
+from gateway import history, nonces, tokens
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
 from gateway.dedupe import Key
@@ -45,6 +45,7 @@ from gateway.rotation import Rotation
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
+from gateway.verify import Detail
 
 
 class Pipeline:
@@ -66,6 +67,7 @@ class Pipeline:
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
         self.tokens = tokens.Keeper(config.storage.path)  # unsigned verification tokens (Notion)
+        self.nonces = nonces.Nonces(store)  # single-use signed tokens (Mailgun's)
 
     @property
     def config(self) -> Config:
@@ -121,6 +123,11 @@ class Pipeline:
             return self._failed(runtime, request, verdict.reason, name, body, lambda: (
                 runtime.diagnosis.explain(name, source.verify, request.headers, body, verdict, now),
                 verdict.skew_secs))
+        digest = hashlib.sha256(body).digest()
+        token = source.nonce(request.headers, body) if source.nonce is not None else None
+        if token is not None and self.nonces.reused(name, token, digest):
+            return self._failed(runtime, request, Reason.INVALID_SIGNATURE, name, body,
+                                lambda: (Detail.TOKEN_REUSED.value, None))
         if verdict.slot is not None:
             self.rotation.matched(source, verdict.slot, now)
         wait = runtime.limiter.authenticated(name)
@@ -138,7 +145,6 @@ class Pipeline:
             return self._failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             return Result(Outcome.IGNORED, provider=source.provider)
-        digest = hashlib.sha256(body).digest()
         slot = verdict.slot  # which secret matched: kept in the event history (rotation)
         result = await self._once((source.name, mapped.id),
                                   lambda spooling: self._publish(source, mapped, spooling, digest, slot))

@@ -31,6 +31,7 @@ class Detail(StrEnum):
     BODY_RESERIALIZED = "body_reserialized"  # a secret signed the same JSON written differently
     CREDENTIALS_MALFORMED = "credentials_malformed"  # Basic / API key not in its shape
     CREDENTIALS_WRONG = "credentials_wrong"  # well-formed, but no configured key/password
+    TOKEN_REUSED = "token_reused"  # a single-use signed token came back with another body
     BODY_NOT_OBJECT = "body_not_object"  # a scheme that signs only JSON objects got another body
     VERIFIER_ERROR = "verifier_error"  # the check itself failed on this input (report it)
 

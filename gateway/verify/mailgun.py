@@ -6,8 +6,8 @@ The signature is inside the JSON body: `signature: {timestamp, token, signature}
 HMAC-SHA256 of `{timestamp}{token}` keyed with the HTTP webhook signing key. It does not cover
 `event-data`: whoever holds one signed triple can attach it to another event until the timestamp
 is out of tolerance. Mailgun's answer is a single-use token; this gateway keeps no state in its
-verifiers, so it does not remember tokens (docs/providers.md says what that leaves open). The
-signature is checked first, then the timestamp against the tolerance.
+verifiers, so the pipeline does (gateway.nonces): a token authenticates one body. The signature is
+checked first, then the timestamp against the tolerance.
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ def verifier(keys: Sequence[bytes], tolerance_secs: float) -> Verifier:
         return slot
 
     return guarded("hmac-sha256", check)
+
+
+def token(headers: Headers, body: bytes) -> str | None:
+    """The signed token of a verified body: single use (gateway.nonces), as Mailgun advises."""
+    try:
+        return _decode(body).signature.token
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def sign(key: bytes, timestamp: str, token: str) -> str:
