@@ -1,6 +1,7 @@
 """The path of one webhook, independent of HTTP:
 
-    source lookup -> verify -> map -> filter -> dedupe -> publish or spool -> answer
+    admission (gateway.admission: source, verify) -> map -> filter -> dedupe -> publish or
+    spool -> answer
 
 A 2xx is given only once the event is safe: acknowledged by Kafka, or fsynced to the spool.
 While Kafka is known to be unreachable, or while the spool still holds events, new events go
@@ -13,7 +14,6 @@ nothing of HTTP (gateway.answers maps it to a status).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from gateway import envelope as wire
-from gateway import history, nonces, tokens
+from gateway import history
+from gateway.admission import Admission
 from gateway.audit import Auditor, RequestInfo
 from gateway.config import Config
 from gateway.dedupe import Key
@@ -29,7 +30,7 @@ from gateway.envelope import DeadLetter, Envelope
 from gateway.errors import Outcome, Reason
 from gateway.map import map_delivery
 from gateway.metrics import Metrics
-from gateway.outcome import UNAVAILABLE, Reply, Result, accepted
+from gateway.outcome import UNAVAILABLE, Result, accepted
 from gateway.publish import (
     CONNECTING,
     Ack,
@@ -45,7 +46,6 @@ from gateway.rotation import Rotation
 from gateway.runtime import Runtime, build
 from gateway.sources import Source
 from gateway.store import Store, StoreError
-from gateway.verify import Detail
 
 
 class Pipeline:
@@ -57,6 +57,8 @@ class Pipeline:
         self.runtime: Runtime = build(config)
         self.metrics = metrics
         self.rotation = Rotation(metrics)  # which secret matched, per source (rotation)
+        # source lookup, unsigned checks, verification, single-use tokens: gateway.admission
+        self.admission = Admission(auditor, store, self.rotation, config.storage.path)
         self.publisher = publisher
         self.auditor = auditor
         self.store = store  # the spool and the dedupe window
@@ -66,8 +68,6 @@ class Pipeline:
         self._deadletter_topic = f"{config.kafka.topic_prefix}.deadletter"
         self._inflight: dict[Key, asyncio.Future[None]] = {}
         self._marking: dict[Key, asyncio.Future[None]] = {}  # marks not committed yet
-        self.tokens = tokens.Keeper(config.storage.path)  # unsigned verification tokens (Notion)
-        self.nonces = nonces.Nonces(store)  # single-use signed tokens (Mailgun's)
 
     @property
     def config(self) -> Config:
@@ -79,70 +79,28 @@ class Pipeline:
 
     def reject(self, request: RequestInfo, reason: Reason, name: str, body: bytes = b"",
                body_size: int | None = None, wait: float = 1.0, repeats: int | None = 0,
-               runtime: Runtime | None = None, detail: str | None = None,
-               skew_secs: int | None = None) -> Result:
-        """Audit (unless `repeats` is None: counted only) a rejection; `detail` and `skew_secs`
-        (gateway.verify.Detail) go to the audit record only, never into the answer."""
-        runtime = runtime or self.runtime
-        source = runtime.sources.get(name)
-        provider = source.provider if source else None
-        if repeats is not None:
-            self.auditor.record(request, reason, name, provider, body,
-                                len(body) if body_size is None else body_size, runtime.redaction,
-                                repeats, detail, skew_secs)
-        return Result(Outcome.REJECTED, reason=reason, detail=detail, wait=wait, provider=provider)
-
-    def _failed(self, runtime: Runtime, request: RequestInfo, reason: Reason, name: str,
-                body: bytes, explain: Callable[[], tuple[str | None, int | None]] | None = None
-                ) -> Result:
-        """A request that failed verification (or named no source). An address past its failure
-        budget gets 429, and its failures are audited in aggregate (gateway.limits). `explain`
-        -> (detail, skew_secs) is asked only for a request audited on its own, so a penalised
-        address spends no diagnosis budget (gateway.diagnose)."""
-        refused = runtime.limiter.failed(request.remote_addr)
-        if refused is None:
-            detail, skew_secs = explain() if explain is not None else (None, None)
-            return self.reject(request, reason, name, body, runtime=runtime, detail=detail,
-                               skew_secs=skew_secs)
-        return self.reject(request, Reason.RATE_LIMITED, name, body, wait=refused.wait,
-                           repeats=refused.repeats, runtime=runtime)
+               detail: str | None = None) -> Result:
+        """A request refused before the pipeline saw its body (gateway.guard): audited."""
+        return self.admission.reject(self.runtime, request, reason, name, body, body_size, wait,
+                                     repeats, detail)
 
     async def handle(self, name: str, request: RequestInfo, body: bytes) -> Result:
         runtime = self.runtime  # one configuration for the whole request
-        source = runtime.sources.get(name)
-        if source is None:
-            return self._failed(runtime, request, Reason.UNKNOWN_SOURCE, name, body)
         now = self.clock()
-        if source.proof is not None or source.unsigned_token is not None:
-            early = await self._unsigned(runtime, request, source, body, now)
-            if early is not None:
-                return early
-        verdict = source.verify(request.headers, body, now)
-        if not verdict.ok:
-            assert verdict.reason is not None
-            return self._failed(runtime, request, verdict.reason, name, body, lambda: (
-                runtime.diagnosis.explain(name, source.verify, request.headers, body, verdict, now),
-                verdict.skew_secs))
-        digest = hashlib.sha256(body).digest()
-        token = source.nonce(request.headers, body) if source.nonce is not None else None
-        if token is not None and self.nonces.reused(name, token, digest):
-            return self._failed(runtime, request, Reason.INVALID_SIGNATURE, name, body,
-                                lambda: (Detail.TOKEN_REUSED.value, None))
-        if verdict.slot is not None:
-            self.rotation.matched(source, verdict.slot, now)
-        wait = runtime.limiter.authenticated(name)
-        if wait:
-            return self.reject(request, Reason.RATE_LIMITED, name, body, wait=wait, runtime=runtime)
+        admitted = await self.admission.admit(runtime, name, request, body, now)
+        if isinstance(admitted, Result):
+            return admitted
+        source, verdict, digest = admitted.source, admitted.verdict, admitted.digest
         reply = source.handshake(request.headers, body) if source.handshake else None
         if reply is not None:  # an authenticated endpoint handshake: answered, not published
             return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
         if request.method != "POST":  # a GET is let in for its handshake only
-            return self.reject(request, Reason.MALFORMED_REQUEST, name, body, runtime=runtime,
-                               detail="method")
+            return self.admission.reject(runtime, request, Reason.MALFORMED_REQUEST, name, body,
+                                         detail="method")
         received = datetime.fromtimestamp(now, UTC)
         mapped = map_delivery(source, request.headers, body, verdict.scheme, received)
         if isinstance(mapped, Envelope) and stale(mapped, source.config, now):  # a replay
-            return self._failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
+            return self.admission.failed(runtime, request, Reason.STALE_TIMESTAMP, name, body)
         if isinstance(mapped, Envelope) and not source.accepts(mapped.type[len(source.provider) + 1:]):
             return Result(Outcome.IGNORED, provider=source.provider)
         slot = verdict.slot  # which secret matched: kept in the event history (rotation)
@@ -156,29 +114,6 @@ class Pipeline:
             self._note_duplicate(source, mapped, now, slot)
         # Published and spooled results name their provider already (the common case: no copy).
         return result if result.provider else msgspec.structs.replace(result, provider=source.provider)
-
-    async def _unsigned(self, runtime: Runtime, request: RequestInfo, source: Source,
-                        body: bytes, now: float) -> Result | None:
-        """A provider's check that comes unsigned, answered before verification: X's CRC (the
-        answer proves we hold the secret) or Notion's verification token (kept for the operator,
-        never published, gateway.tokens). Anyone can send either, so each spends the sender's
-        failure budget. None: not such a request, verify it."""
-        reply = source.proof(request.headers, body) if source.proof is not None else None
-        token = (source.unsigned_token(request.headers, body)
-                 if reply is None and source.unsigned_token is not None else None)
-        if reply is None and token is None:
-            return None
-        refused = runtime.limiter.failed(request.remote_addr)
-        if refused is not None:
-            return self.reject(request, Reason.RATE_LIMITED, source.name, body, wait=refused.wait,
-                               repeats=refused.repeats, runtime=runtime)
-        if reply is not None:
-            return Result(Outcome.IGNORED, reply=reply, provider=source.provider)
-        assert token is not None
-        if not await self.tokens.keep(source.name, token, request.remote_addr, now):
-            return self.reject(request, Reason.RATE_LIMITED, source.name, body, runtime=runtime)
-        return Result(Outcome.IGNORED, reply=Reply(json={"status": "received"}),
-                      provider=source.provider)
 
     def _note_duplicate(self, source: Source, mapped: Envelope | DeadLetter, now: float,
                         slot: int | None) -> None:
