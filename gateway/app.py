@@ -128,9 +128,7 @@ def create_app(config: Config, publisher: Publisher | None = None,
     stopping = threading.Event()
     guard = Guard(pipeline, config)
     metrics.watch_store(store)
-    metrics.watch_slow_clients(lambda: {"headers": DeadlineProtocol.headers_timeouts,
-                                        "body": guard.timeouts,
-                                        "body_unread": DeadlineProtocol.body_timeouts})
+    DeadlineProtocol.on_cut = metrics.slow_client  # the process's one metrics (one app a worker)
 
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(spool_gauges), 200, media_type=CONTENT_TYPE)

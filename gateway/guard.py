@@ -114,6 +114,8 @@ class Guard:
                         message = await receive()
             except TimeoutError:
                 self.timeouts += 1
+                if self.pipeline.metrics is not None:
+                    self.pipeline.metrics.slow_client("body")
                 log.warning("request body from %s not received within %.0fs; cut off",
                             info.remote_addr, self.read_timeout)
                 await self._reject(send, info, Reason.MALFORMED_REQUEST, name, size,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -55,6 +56,8 @@ MAX_PATH_CHARS = 2048  # of a request cut off mid-head: enough to name the sourc
 class DeadlineProtocol(HttpToolsProtocol):
     headers_timeouts = 0  # per process: connections closed for slow headers
     body_timeouts = 0  # per process: connections closed for a body the app did not cut off
+    # told of each (stage: `headers`, `body_unread`); the app points it at its metrics
+    on_cut: Callable[[str], None] = staticmethod(lambda stage: None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -175,6 +178,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._timer = self.loop.call_at(self._deadline, self._check)
         elif self._in_headers:
             DeadlineProtocol.headers_timeouts += 1
+            DeadlineProtocol.on_cut("headers")
             log.warning("request headers from %s not received within %.0fs; connection closed",
                         self.client[0] if self.client else "?", self._read_timeout)
             self.transport.close()
@@ -184,4 +188,5 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._timer = self.loop.call_at(self._deadline + GRACE_SECS, self._check)
         else:
             DeadlineProtocol.body_timeouts += 1
+            DeadlineProtocol.on_cut("body_unread")
             self.transport.close()

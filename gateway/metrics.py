@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -33,6 +33,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
+
+SLOW_STAGES = ("headers", "body", "body_unread")  # gateway_slow_clients_total{stage}
 
 class Metrics:
     """The gateway's metrics. Each app has its own (tests build several apps in one process);
@@ -97,8 +99,13 @@ class Metrics:
             "gateway_secret_last_match_timestamp_seconds", "When a source's secret in this slot "
             "last matched (unix time).", ["source", "slot"], registry=self.registry,
             multiprocess_mode="max")
-        # Slow clients cut off, read at scrape time from where they are counted (watch_slow_clients).
-        self._slow_clients: Callable[[], Mapping[str, int]] | None = None
+        # Counted where the cut happens (watch_slow_clients), so with several workers the counts
+        # of all of them are summed like every other counter here.
+        self.slow_clients = Counter(
+            "gateway_slow_clients", "Requests cut off because the client sent too slowly, by "
+            "stage (headers, body, body_unread).", ["stage"], registry=self.registry)
+        for stage in SLOW_STAGES:
+            self.slow_clients.labels(stage)
         self._children: dict[tuple[str, Outcome, Reason | None], list[Any]] = {}
         self._latency: dict[str, Any] = {}
         for name in self.sources:  # present from the first scrape, at 0, so rate() works at once
@@ -140,13 +147,11 @@ class Metrics:
         thread calls the counter, which is thread-safe and, with several workers, shared)."""
         store.count_failures(self.store_write_failures.inc)
 
-    def watch_slow_clients(self, read: Callable[[], Mapping[str, int]]) -> None:
-        """Export gateway_slow_clients_total{stage}: `read` -> this process's count of requests
-        cut off per stage (`headers`: connection closed, httpproto.DeadlineProtocol.headers_timeouts;
-        `body`: answered 408, the guards' `timeouts`; `body_unread`: connection closed,
-        DeadlineProtocol.body_timeouts). Those are plain integers on uvicorn's protocol and the
-        guard, so they are read per scrape: with several workers, the scraped worker's."""
-        self._slow_clients = read
+    def slow_client(self, stage: str) -> None:
+        """A request cut off (gateway_slow_clients_total{stage}): `headers`, connection closed
+        (gateway.httpproto); `body`, answered 408 (gateway.guard); `body_unread`, connection
+        closed (httpproto, a body nobody read)."""
+        self.slow_clients.labels(stage).inc()
 
     def render(self, spool: SpoolCollector) -> bytes:
         registry = CollectorRegistry()
@@ -155,28 +160,11 @@ class Metrics:
         else:
             registry.register(_Forward(self.registry))
         registry.register(spool)
-        if self._slow_clients is not None:
-            registry.register(SlowClients(self._slow_clients))
         return generate_latest(registry)
 
 
 class Counting(Protocol):
     def count_failures(self, count: Callable[[], None]) -> None: ...
-
-
-class SlowClients(Collector):
-    """Requests cut off because the client was too slow, by stage (Metrics.watch_slow_clients)."""
-
-    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
-        self._read = read
-
-    def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily("gateway_slow_clients", "Requests cut off because the client "
-                                     "sent too slowly, by stage (headers, body, body_unread).",
-                                     labels=["stage"])
-        for stage, count in sorted(self._read().items()):
-            family.add_metric([stage], count)
-        yield family
 
 
 class _Forward(Collector):

@@ -246,3 +246,30 @@ def test_x_forwarded_for_from_a_trusted_proxy_is_the_client(tmp_path: Path) -> N
         assert (record["reason"], record["remote_addr"]) == ("ip_not_allowed", "203.0.113.5")
     finally:
         process.stop()
+
+
+def test_slow_clients_of_every_worker_are_counted_in_any_scrape(tmp_path: Path) -> None:
+    """With two workers, connections cut off for slow headers are spread over both; whichever
+    worker answers a scrape, gateway_slow_clients_total counts all of them."""
+    data = config_dict(tmp_path / "var")
+    data["limits"] = {"read_timeout_secs": READ_TIMEOUT_SECS}
+    gateway = GatewayProcess(write_config(tmp_path / "gateway.yaml", data), workers=2).start()
+    try:
+        socks = [socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+                 for _ in range(8)]
+        for sock in socks:  # headers begun, never finished
+            sock.sendall(b"POST /webhooks/tlas HTTP/1.1\r\nHost: x\r\n")
+        for sock in socks:
+            with sock:
+                sock.settimeout(10 * READ_TIMEOUT_SECS)
+                assert sock.recv(1024) == b"", "the gateway kept a connection whose headers never came"
+
+        def every_scrape_counts_all() -> bool:
+            scrapes = [httpx.get(gateway.url + "/metrics", timeout=5).text for _ in range(6)]
+            counts = [m.group(1) for text in scrapes for m in re.finditer(
+                r'^gateway_slow_clients_total\{stage="headers"\} (\S+)', text, re.M)]
+            return counts == ["8.0"] * 6
+
+        wait_for(every_scrape_counts_all, 10, "every scrape to count the 8 cut-off connections")
+    finally:
+        gateway.stop()
