@@ -40,7 +40,9 @@ class Record(msgspec.Struct, frozen=True, gc=False):
 class Ack(msgspec.Struct, frozen=True, gc=False):
     topic: str
     partition: int
-    offset: int
+    # None when the broker did not say: librdkafka reports an idempotent retry that the new
+    # leader already held (DUPLICATE_SEQUENCE_NUMBER, a leader change) as delivered, offset -1
+    offset: int | None
 
 
 class Unavailable(GatewayError):

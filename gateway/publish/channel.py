@@ -36,7 +36,7 @@ class Send(msgspec.Struct, array_like=True, tag=0):
 class Acked(msgspec.Struct, array_like=True, tag=1):
     seq: int
     partition: int
-    offset: int
+    offset: int | None  # None: delivered, the broker gave no offset (gateway.publish.Ack)
 
 
 class Failed(msgspec.Struct, array_like=True, tag=2):
@@ -55,7 +55,7 @@ class Duplicate(msgspec.Struct, array_like=True, tag=4):
 
     seq: int
     partition: int
-    offset: int
+    offset: int | None
 
 
 Frame = Send | Acked | Failed | Status | Duplicate
@@ -105,8 +105,16 @@ class Channel(asyncio.Protocol):
                 return
             if len(buffer) - start - 4 < size:
                 break
-            frame = _decode(buffer[start + 4:start + 4 + size])
+            raw = buffer[start + 4:start + 4 + size]
             start += 4 + size
+            try:
+                frame = _decode(raw)
+            except msgspec.DecodeError as exc:
+                # One frame is not understood: the others still are (the length keeps them
+                # apart). Closing would fail every record in flight, and their spooled copies
+                # would be published a second time; this one's record waits out its ack instead.
+                log.error("publisher channel: a frame it cannot read (%s); skipped", exc)
+                continue
             self._received(frame)
         del buffer[:start]
 

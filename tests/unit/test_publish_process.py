@@ -105,6 +105,25 @@ def test_answers_from_the_clients_own_thread_each_reach_their_record_in_any_orde
             assert result == Ack("t", 1, i)
 
 
+def test_an_ack_without_an_offset_crosses_to_the_worker(tmp_path: Path) -> None:
+    """librdkafka reports a record that a new leader already held (an idempotent retry after a
+    leader change) as delivered without an offset. That answer reaches its worker as an ack; it
+    once failed to decode there, closing the channel: every record in flight was then failed and
+    its spooled copy published a second time (7 of 320 on the three-node cluster)."""
+    class NoOffset(MemoryPublisher):
+        def hand(self, record: Record, answer: Answer) -> None:
+            answer(Ack(record.topic, 2, None))
+
+    async def scenario() -> tuple[list[Ack], bool]:
+        async with served(NoOffset(), tmp_path / "p.sock") as worker:
+            acks = list(await asyncio.gather(*(worker.publish(Record("t", b"k", b"v"), 5.0)
+                                               for _ in range(3))))
+            return acks, worker.connected
+
+    acks, connected = asyncio.run(scenario())
+    assert acks == [Ack("t", 2, None)] * 3 and connected
+
+
 def test_a_backend_without_kafka_fails_each_record_and_the_worker_learns_it(tmp_path: Path) -> None:
     backend = MemoryPublisher()
 
