@@ -84,8 +84,7 @@ class Admission:
                 runtime.diagnosis.explain(name, source.verify, request.headers, body, verdict, now),
                 verdict.skew_secs))
         digest = hashlib.sha256(body).digest()
-        token = source.nonce(request.headers, body) if source.nonce is not None else None
-        if token is not None and self.nonces.reused(name, token, digest):
+        if verdict.nonce is not None and self.nonces.reused(name, verdict.nonce, digest):
             return self.failed(runtime, request, Reason.INVALID_SIGNATURE, name, body,
                                lambda: (Detail.TOKEN_REUSED.value, None))
         if verdict.slot is not None:

@@ -34,7 +34,6 @@ class Source:
     # an unsigned verification token (Notion's) -> kept for the operator, before verification
     unsigned_token: Callable[[Headers, bytes], str | None] | None = None
     proof: Callable[[Headers, bytes], Reply | None] | None = None  # X's CRC, before verification
-    nonce: Callable[[Headers, bytes], str | None] | None = None  # Mailgun's token (gateway.nonces)
     batch: bool = False  # a JSON array of events is a payload (SendGrid), not unmappable
     form: bool = False  # a form body is a payload, published as its JSON object (Twilio)
 
@@ -69,7 +68,6 @@ def build_sources(config: Config) -> dict[str, Source]:
             unsigned_token=(partial(provider.unsigned_token, cfg) if provider.unsigned_token
                             else None),
             proof=partial(provider.proof, cfg) if provider.proof else None,
-            nonce=provider.nonce,
             batch=provider.batch,
             form=provider.form,
         )

@@ -71,9 +71,6 @@ class Provider:
     # (source config, headers, body) -> the answer to an unsigned check whose answer itself proves
     # the endpoint holds the secret (X's CRC), given before verification; else None
     proof: Callable[[Any, Headers, bytes], Reply | None] | None = None
-    # (headers, body) -> the single-use token a verified request's signature covers where it does
-    # not cover the whole body (Mailgun's): one token, one body (gateway.nonces)
-    nonce: Callable[[Headers, bytes], str | None] | None = None
     # (source config, sample body, now) -> the body with its signature inside it, for providers
     # that sign there (Adyen, Mailgun); `sign` then adds the headers, if any
     sign_body: Callable[[Any, bytes, float], bytes] | None = None

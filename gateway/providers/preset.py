@@ -144,7 +144,6 @@ class Preset:
     # be empty until the token is known (gateway.tokens)
     unsigned_token: Callable[[Any, Headers, bytes], str | None] | None = None
     proof: Callable[[Any, Headers, bytes], Reply | None] | None = None  # X's CRC (unsigned)
-    nonce: Callable[[Headers, bytes], str | None] | None = None  # Mailgun's single-use token
     handshake_doc: str = ""  # what the handshake is, for the catalogue table
     checked: str = ""  # how the preset was checked: the SDK, or the documented vector
     extra: dict[str, Any] = field(default_factory=dict)  # payload-independent notes for docs
@@ -321,7 +320,6 @@ def provider(preset: Preset) -> Provider:
         handshake_on_get=preset.handshake_on_get,
         unsigned_token=preset.unsigned_token,
         proof=preset.proof,
-        nonce=preset.nonce,
         batch=preset.batch,
         form=preset.form,
         sign_body=preset.body_signer,

@@ -43,6 +43,8 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.p
     password that matched: set when the request authenticated, and on a rejection that came after
     the match (a timestamp out of tolerance). `detail` and `skew_secs` (now minus the signed
     timestamp: positive is in the past) say why a check failed; they never change the answer.
+    `nonce`: a single-use token the signature covered, where it does not cover the whole body
+    (Mailgun's): one token authenticates one body (gateway.nonces).
     """
 
     scheme: str
@@ -50,6 +52,7 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.p
     slot: int | None = None
     detail: str | None = None
     skew_secs: int | None = None
+    nonce: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -58,8 +61,9 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):  # a Struct: see gateway.p
 
 # (headers, raw body, now as unix seconds) -> Verdict; secrets are bound when the source is built.
 Verifier = Callable[[Headers, bytes, float], Verdict]
-# A check returns the matching slot, or raises Reject.
-Check = Callable[[Headers, bytes, float], int]
+# A check returns the matching slot (with the single-use token it verified, if any: Verdict.nonce),
+# or raises Reject.
+Check = Callable[[Headers, bytes, float], int | tuple[int, str]]
 
 
 class Reject(GatewayError):
@@ -84,7 +88,7 @@ def guarded(scheme: str, check: Check) -> Verifier:
 
     def verify(headers: Headers, body: bytes, now: float) -> Verdict:
         try:
-            slot = check(headers, body, now)
+            found = check(headers, body, now)
         except Reject as rejected:
             return Verdict(scheme, rejected.reason, rejected.slot, rejected.detail,
                            rejected.skew_secs)
@@ -92,7 +96,9 @@ def guarded(scheme: str, check: Check) -> Verifier:
             return Verdict(scheme, Reason.MALFORMED_REQUEST, detail=Detail.HEADER_REPEATED)
         except Exception:  # noqa: BLE001 - attacker input must never become a 500
             return Verdict(scheme, Reason.INVALID_SIGNATURE, detail=Detail.VERIFIER_ERROR)
-        return accepted[slot] if 0 <= slot < MAX_SLOTS else Verdict(scheme, slot=slot)
+        if isinstance(found, tuple):  # the slot and the single-use token it verified
+            return Verdict(scheme, slot=found[0], nonce=found[1])
+        return accepted[found] if 0 <= found < MAX_SLOTS else Verdict(scheme, slot=found)
 
     return verify
 

@@ -6,8 +6,9 @@ The signature is inside the JSON body: `signature: {timestamp, token, signature}
 HMAC-SHA256 of `{timestamp}{token}` keyed with the HTTP webhook signing key. It does not cover
 `event-data`: whoever holds one signed triple can attach it to another event until the timestamp
 is out of tolerance. Mailgun's answer is a single-use token; this gateway keeps no state in its
-verifiers, so the pipeline does (gateway.nonces): a token authenticates one body. The signature is
-checked first, then the timestamp against the tolerance.
+verifiers, so it hands the token on (Verdict.nonce) and admission keeps it (gateway.nonces): a
+token authenticates one body. The signature is checked first, then the timestamp against the
+tolerance.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def message(timestamp: str, token: str) -> bytes:
 
 
 def verifier(keys: Sequence[bytes], tolerance_secs: float) -> Verifier:
-    def check(headers: Headers, body: bytes, now: float) -> int:
+    def check(headers: Headers, body: bytes, now: float) -> tuple[int, str]:
         try:
             found = _decode(body).signature
         except msgspec.ValidationError:  # JSON, but no signature object in Mailgun's shape
@@ -57,17 +58,9 @@ def verifier(keys: Sequence[bytes], tolerance_secs: float) -> Verifier:
         candidates = decode_candidates([found.signature.strip()], ("hex",), "sha256")
         slot = signed_by(candidates, keys, message(stamp, found.token), "sha256")
         check_tolerance(stamp, now, tolerance_secs, slot=slot)
-        return slot
+        return slot, found.token  # single use: Verdict.nonce (gateway.nonces)
 
     return guarded("hmac-sha256", check)
-
-
-def token(headers: Headers, body: bytes) -> str | None:
-    """The signed token of a verified body: single use (gateway.nonces), as Mailgun advises."""
-    try:
-        return _decode(body).signature.token
-    except (msgspec.DecodeError, RecursionError):
-        return None
 
 
 def sign(key: bytes, timestamp: str, token: str) -> str:

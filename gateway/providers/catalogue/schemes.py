@@ -175,7 +175,6 @@ MAILGUN = Preset(
     verifier=lambda cfg: mailgun_scheme.verifier(_raw(cfg), cfg.tolerance_secs),
     signer=lambda cfg, body, now: {}, body_signer=_mailgun_sign_body, scheme="hmac-sha256",
     tolerance_secs=900,  # the mailgun library's verify_webhook default (max_age_seconds)
-    nonce=mailgun_scheme.token,  # one token, one body: the signature does not cover event-data
     mapping=Mapping(type=("/event-data/event",), id=("/event-data/id",),
                     subject=("/event-data/message/headers/message-id",),
                     time=("/event-data/timestamp",)),
