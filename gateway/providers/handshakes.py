@@ -21,10 +21,11 @@ from gateway.outcome import Reply
 from gateway.verify import twitter
 
 
-def _object(body: bytes) -> dict[str, Any] | None:
-    if (b"challenge" not in body and b"url_validation" not in body and b'"events"' not in body
-            and b'"type"' not in body):
-        return None  # the common case: a delivery, not parsed twice
+def _object(body: bytes, needle: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, if it holds `needle` (the handshake's own mark): a delivery
+    without it, the common case, is not parsed twice."""
+    if needle not in body:
+        return None
     try:
         payload = json.loads(body)
     except ValueError:
@@ -34,7 +35,7 @@ def _object(body: bytes) -> dict[str, Any] | None:
 
 def slack(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """Events API `url_verification`: answer `{"challenge": <the challenge>}` (Slack accepts JSON)."""
-    payload = _object(body)
+    payload = _object(body, b"url_verification")
     if payload is None or payload.get("type") != "url_verification":
         return None
     challenge = payload.get("challenge")
@@ -44,7 +45,7 @@ def slack(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
 def zoom(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """`endpoint.url_validation`: answer the plainToken and its hex HMAC-SHA256 under the secret
     token (the source's first secret: the one Zoom shows for the app now)."""
-    payload = _object(body)
+    payload = _object(body, b"endpoint.url_validation")
     if payload is None or payload.get("event") != "endpoint.url_validation":
         return None
     inner = payload.get("payload")
@@ -59,7 +60,7 @@ def zoom(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
 def xero(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """"Intent to receive": signed deliveries with no events. Xero wants 200 for a correct
     signature (401 otherwise, which the verifier already gives); there is nothing to publish."""
-    payload = _object(body)
+    payload = _object(body, b'"events"')
     if payload is None or payload.get("events") != []:
         return None
     return Reply(json={"status": "verified"})
@@ -77,15 +78,19 @@ def twitch(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     challenge back as text/plain with a 200, else the subscription fails."""
     if headers.get("twitch-eventsub-message-type") != "webhook_callback_verification":
         return None
-    payload = _object(body)
+    payload = _object(body, b"challenge")
     challenge = payload.get("challenge") if payload is not None else None
     return Reply(text=challenge) if isinstance(challenge, str) else None
 
 
+_PING = re.compile(rb'"type"\s*:\s*0\s*[,}]')
+
+
 def discord(cfg: Any, headers: Headers, body: bytes) -> Reply | None:
     """Webhook events' PING (`"type": 0`, signed), sent when the URL is saved and now and then:
-    Discord wants 204 with no body. An event is `"type": 1`."""
-    payload = _object(body)
+    Discord wants 204 with no body. An event is `"type": 1` (and a `"type"` inside: parsed
+    only when the body could be a PING)."""
+    payload = _object(body, b'"type"') if _PING.search(body) else None
     kind = payload.get("type") if payload is not None else None
     return Reply() if type(kind) is int and kind == 0 else None
 
@@ -94,13 +99,10 @@ def notion_token(cfg: Any, headers: Headers, body: bytes) -> str | None:
     """Notion's one-time subscription check, before verification: an unsigned POST whose body is
     exactly `{"verification_token": "<text>"}` (and no `X-Notion-Signature`). The token is what
     the operator pastes into Notion, then configures as the secret (gateway.tokens)."""
-    if b"verification_token" not in body or "x-notion-signature" in headers or len(body) > 1024:
+    if "x-notion-signature" in headers or len(body) > 1024:
         return None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or list(payload) != ["verification_token"]:
+    payload = _object(body, b"verification_token")
+    if payload is None or list(payload) != ["verification_token"]:
         return None
     token = payload["verification_token"]
     return token if isinstance(token, str) and 0 < len(token) <= 256 else None
