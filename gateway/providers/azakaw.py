@@ -7,7 +7,6 @@ when written (and warned about). Events carry no id: the envelope id is the SHA-
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import re
@@ -80,8 +79,7 @@ def sign(cfg: Config, body: bytes, now: float) -> dict[str, str]:
         key = auth.key[0].reveal().decode()
         return {auth.header: f"{auth.scheme} {key}" if auth.scheme else key}
     if isinstance(auth, BasicAuth):
-        pair = auth.username.encode() + b":" + auth.password[0].reveal()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        return credentials.basic_header(auth.username.encode(), auth.password[0].reveal())
     return {}
 
 

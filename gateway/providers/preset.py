@@ -258,8 +258,8 @@ def signer(preset: Preset) -> Callable[[Any, bytes, float], dict[str, str]]:
             scheme = f"{preset.token_scheme} " if preset.token_scheme else ""
             return {preset.token: scheme + secret}
         if preset.basic:
-            pair = f"{cfg.username}:{secret}".encode("latin-1")
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+            return credentials.basic_header(cfg.username.encode("latin-1"),
+                                            cfg.secrets[0].reveal())
         mac = preset.hmac
         assert mac is not None
         values: dict[str, str] = {placeholder: getattr(cfg, option)

@@ -68,6 +68,11 @@ def basic(username: bytes, passwords: Sequence[bytes]) -> Verifier:
     return guarded("basic", check)
 
 
+def basic_header(username: bytes, password: bytes) -> dict[str, str]:
+    """The header a sender using Basic adds: samples (`webhook-gateway send`) and tests."""
+    return {"Authorization": "Basic " + base64.b64encode(username + b":" + password).decode()}
+
+
 def none() -> Verifier:
     """Accept everything: only reachable when a source spells out `auth: {type: none}`."""
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets as _random
 from typing import Annotated, Any
 
@@ -132,8 +131,8 @@ def _adyen_sign_body(cfg: Any, body: bytes, now: float) -> bytes:
 def _adyen_sign(cfg: Any, body: bytes, now: float) -> dict[str, str]:
     if cfg.basic is None:
         return {}
-    pair = f"{cfg.basic.username}:{cfg.basic.password[0].reveal().decode('latin-1')}"
-    return {"Authorization": "Basic " + base64.b64encode(pair.encode("latin-1")).decode()}
+    return credentials.basic_header(cfg.basic.username.encode("latin-1"),
+                                    cfg.basic.password[0].reveal())
 
 
 ADYEN = Preset(
