@@ -47,7 +47,6 @@ class Guard:
     def __init__(self, pipeline: Pipeline, config: Config) -> None:
         self.pipeline = pipeline
         self.read_timeout = config.limits.read_timeout_secs  # uvicorn's too: a restart applies it
-        self.timeouts = 0  # requests cut off because their body did not arrive in time
         self.in_flight = 0  # requests in the pipeline, for /readyz (shutdown waits for them)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,7 +112,6 @@ class Guard:
                     async with asyncio.timeout_at(deadline):  # unlike wait_for, no task per receive()
                         message = await receive()
             except TimeoutError:
-                self.timeouts += 1
                 if self.pipeline.metrics is not None:
                     self.pipeline.metrics.slow_client("body")
                 log.warning("request body from %s not received within %.0fs; cut off",

@@ -5,7 +5,7 @@ uvicorn sets none: a client that sends a header byte every few seconds holds a c
 up to `limit_concurrency`, a slot) forever. Here each request must arrive whole within
 `read_timeout_secs`, counted from its first byte (from the connection for the first request):
 
-- headers not complete by then: the connection is closed (counted in `headers_timeouts`);
+- headers not complete by then: the connection is closed (counted: `on_cut`, the app's metrics);
 - headers complete, body not: the deadline is handed to the app in the scope
   (`extensions["gateway.request_deadline"]`), where `gateway.guard` answers 408 and audits it
   (with `extensions["gateway.body_arrived"]`, which says when no wait is needed at all);
@@ -54,9 +54,8 @@ MAX_PATH_CHARS = 2048  # of a request cut off mid-head: enough to name the sourc
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    headers_timeouts = 0  # per process: connections closed for slow headers
-    body_timeouts = 0  # per process: connections closed for a body the app did not cut off
-    # told of each (stage: `headers`, `body_unread`); the app points it at its metrics
+    # told of each connection cut off (stage: `headers`, or `body_unread`: a body the app did not
+    # cut off); the app points it at its metrics (gateway_slow_clients_total)
     on_cut: Callable[[str], None] = staticmethod(lambda stage: None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -177,7 +176,6 @@ class DeadlineProtocol(HttpToolsProtocol):
         if now < self._deadline:  # set for an earlier request: this one has until its own deadline
             self._timer = self.loop.call_at(self._deadline, self._check)
         elif self._in_headers:
-            DeadlineProtocol.headers_timeouts += 1
             DeadlineProtocol.on_cut("headers")
             log.warning("request headers from %s not received within %.0fs; connection closed",
                         self.client[0] if self.client else "?", self._read_timeout)
@@ -187,6 +185,5 @@ class DeadlineProtocol(HttpToolsProtocol):
             # routes that never read their body.
             self._timer = self.loop.call_at(self._deadline + GRACE_SECS, self._check)
         else:
-            DeadlineProtocol.body_timeouts += 1
             DeadlineProtocol.on_cut("body_unread")
             self.transport.close()

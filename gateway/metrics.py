@@ -99,7 +99,7 @@ class Metrics:
             "gateway_secret_last_match_timestamp_seconds", "When a source's secret in this slot "
             "last matched (unix time).", ["source", "slot"], registry=self.registry,
             multiprocess_mode="max")
-        # Counted where the cut happens (watch_slow_clients), so with several workers the counts
+        # Counted where the cut happens (slow_client), so with several workers the counts
         # of all of them are summed like every other counter here.
         self.slow_clients = Counter(
             "gateway_slow_clients", "Requests cut off because the client sent too slowly, by "

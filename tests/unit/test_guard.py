@@ -14,6 +14,7 @@ import pytest
 from gateway.audit import Auditor
 from gateway.config import Config, parse_config
 from gateway.guard import ARRIVED_KEY, DEADLINE_KEY, HEAD_TOO_LARGE_KEY, Guard
+from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.publish.memory import MemoryPublisher
 from gateway.store import Store
@@ -33,8 +34,8 @@ def config(tmp_path: Path) -> Config:
 def guard(config: Config, tmp_path: Path) -> Iterator[Guard]:
     store = Store(tmp_path / "gateway.db").open()
     publisher = MemoryPublisher()
-    yield Guard(Pipeline(config, publisher, Auditor("t", publisher, b"salt", frozenset()), store),
-                config)
+    yield Guard(Pipeline(config, publisher, Auditor("t", publisher, b"salt", frozenset()), store,
+                         metrics=Metrics(list(config.sources))), config)
     store.close()
 
 
@@ -83,7 +84,9 @@ def test_a_body_that_does_not_arrive_in_time_is_408(guard: Guard) -> None:
     status, headers, body = call(guard, "/webhooks/tlas", [b"{"], hang=True)
     assert (status, body) == (408, {"error": "request timeout"})
     assert audited(guard) == {("tlas", "malformed_request"): 1}
-    assert guard.timeouts == 1
+    metrics = guard.pipeline.metrics
+    assert metrics is not None and metrics.registry is not None
+    assert metrics.registry.get_sample_value("gateway_slow_clients_total", {"stage": "body"}) == 1
 
 
 def test_x_forwarded_for_is_believed_from_trusted_proxies_only(guard: Guard) -> None:
