@@ -23,12 +23,13 @@ from typing import Any
 import msgspec
 from pydantic import Field, create_model, field_validator
 
+from gateway.errors import Reason
 from gateway.headers import Headers
 from gateway.outcome import Reply
 from gateway.providers import generic
 from gateway.providers.base import CannotSign, Extract, Fields, Payload, Provider, text
 from gateway.settings import OptionalSecrets, SecretValue, SignedSourceConfig
-from gateway.verify import Verifier, credentials, guarded
+from gateway.verify import Detail, Reject, Verifier, credentials, guarded
 from gateway.verify.hmac import HmacSpec, check_tolerance, whsec_key
 
 _json = msgspec.json.Decoder(float_hook=float).decode
@@ -231,8 +232,9 @@ def _body_stamp(pointer: str, tolerance_secs: float) -> Callable[[bytes, float, 
         found = get(payload, Headers({})) if isinstance(payload, dict) else None
         if found is None:
             return
-        stamp = str(found) if type(found) is int else "malformed"
-        check_tolerance(stamp, now, tolerance_secs, "unix_ms", slot)
+        if type(found) is not int:
+            raise Reject(Reason.INVALID_SIGNATURE, Detail.TIMESTAMP_MALFORMED, slot=slot)
+        check_tolerance(str(found), now, tolerance_secs, "unix_ms", slot)
 
     return check
 
