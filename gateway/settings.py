@@ -46,15 +46,11 @@ SecretValue = Annotated[
     WrapValidator(_secret),
     PlainSerializer(lambda s: secrets.describe(s.ref), return_type=str),
 ]
-# One secret or several (rotation: any may match; the first is the one samples are signed with).
-SecretList = Annotated[
-    list[SecretValue],
-    BeforeValidator(lambda v: v if isinstance(v, list) else [v]),
-    Field(min_length=1),
-]
-# ... or none yet, where the provider hands the secret over first (Notion's verification token).
+# One secret or several (rotation: any may match; the first is the one samples are signed with)...
 OptionalSecrets = Annotated[
     list[SecretValue], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]
+# ... where none yet is allowed only if the provider hands the secret over first (Notion's token).
+SecretList = Annotated[OptionalSecrets, Field(min_length=1)]
 
 
 class Model(BaseModel):
