@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.auditlog import read_records
 from gateway.config import parse_config
 from gateway.publish.memory import MemoryPublisher
 from gateway.verify import mailgun
@@ -44,8 +45,7 @@ def client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[TestClient]:
 
 
 def audited(storage: Path) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for path in sorted((storage / "audit").rglob("*.jsonl"))
-             for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in read_records(storage / "audit")]
     return [line for line in lines if line.get("type") != "checkpoint"]
 
 
