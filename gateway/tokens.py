@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import tempfile
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from gateway.map import iso
 
 log = logging.getLogger("gateway.tokens")
 
@@ -71,7 +73,7 @@ class Keeper:
         if now - self._kept_at.get(source, 0.0) < 1.0:
             return False
         self._kept_at[source] = now
-        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now % 1 * 1000)
+        at = iso(datetime.fromtimestamp(now, UTC))
         await asyncio.to_thread(keep, self.storage, source, token, sender, at)
         log.warning("source %s: a verification token from %s was kept; see `webhook-gateway "
                     "secrets tokens`", source, sender, extra={
